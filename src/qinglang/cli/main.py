@@ -1,0 +1,10 @@
+"""Root typer app. Domain command modules each expose `register(app)`; they are added at the bottom."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="qinglang (清朗): report, debunk, match, triage, act.")
+
+# Domain command modules register here, one line each:
+# (match_cmds, triage_cmds are added by their owners: `from qinglang.cli import X_cmds; X_cmds.register(app)`)
