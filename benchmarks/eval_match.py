@@ -1,0 +1,67 @@
+"""Evaluate the claim matcher on CT2022 2A (and, when present, the team's Chinese set).
+
+Usage: python benchmarks/eval_match.py [--data ../shared/data/claim-matching/ct2022-2a-en] [--zh tests/data/match_zh]
+Prints one line per evaluation; numbers for docs/match.md come from here. Never writes into the repo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from qinglang.match import Matcher
+from qinglang.match.evaluate import load_pool, load_qrels, load_queries, metrics, rank_queries, summary_line
+from qinglang.match.reranker import Scorer, load_scorer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(name: str, matcher: Matcher, queries: Path, qrels: Path) -> None:
+    q = load_queries(queries)
+    r = load_qrels(qrels)
+    q = [x for x in q if x[0] in r]
+    t = time.perf_counter()
+    ranks = rank_queries(matcher, q, k=10)
+    m = metrics(ranks, r)
+    dt = time.perf_counter() - t
+    print(f"{name:34s} n={len(q):4d} {summary_line(m)} recall@5={m['recall@5']:.4f} ({dt:.1f}s)", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/claim-matching/ct2022-2a-en")
+    ap.add_argument("--zh", type=Path, default=ROOT / "tests/data/match_zh")
+    ap.add_argument("--fallback", action="store_true", help="use z-score fusion instead of the trained re-ranker")
+    ap.add_argument("--splits", default="dev,devtest")
+    args = ap.parse_args()
+    scorer = load_scorer(Path("/nonexistent"), Path("/nonexistent")) if args.fallback else load_scorer()
+    label = "fusion" if args.fallback else ("reranker" if scorer.booster is not None else "fusion")
+    d = args.data
+    if d.is_dir():
+        t = time.perf_counter()
+        m = Matcher(load_pool(d / "vclaims_official.jsonl"), scorer=scorer)
+        print(f"CT2022 pool: {len(m)} claims indexed in {time.perf_counter() - t:.1f}s", flush=True)
+        splits = args.splits.split(",")
+        if "dev" in splits:
+            run(f"ct2022 dev [{label}]", m, d / "CT2022-Task2A-EN-Train-Dev_Queries.tsv",
+                d / "CT2022-Task2A-EN-Dev_QRELs.tsv")
+        if "devtest" in splits:
+            run(f"ct2022 dev-test [{label}]", m, d / "CT2022-Task2A-EN-Dev-Test_Queries.tsv",
+                d / "CT2022-Task2A-EN-Dev-Test_QRELs.tsv")
+    z = args.zh
+    if (z / "pool_zh.jsonl").is_file():
+        _zh(z, scorer, label)
+
+
+def _zh(z: Path, scorer: Scorer, label: str) -> None:
+    pool_zh = Matcher(load_pool(z / "pool_zh.jsonl"), scorer=scorer)
+    pool_en = Matcher(load_pool(z / "pool_en.jsonl"), scorer=scorer)
+    run(f"zh->zh [{label}]", pool_zh, z / "queries_zh.tsv", z / "qrels.tsv")
+    run(f"en->en [{label}]", pool_en, z / "queries_en.tsv", z / "qrels.tsv")
+    run(f"zh->en [{label}]", pool_en, z / "queries_zh.tsv", z / "qrels.tsv")
+    run(f"en->zh [{label}]", pool_zh, z / "queries_en.tsv", z / "qrels.tsv")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,277 @@
+"""The vector index behind claim matching: one small ABC, an exact numpy implementation and a usearch HNSW one.
+
+Keys are non-negative integers chosen by the caller (the matcher's row keys); vectors are L2-normalised
+float32, so similarity is the dot product. Public methods validate and then call the abstract ``_…``
+methods, so every implementation behaves the same (see tests/match/test_index_contract.py).
+Never embeds text and never reads the store: vectors in, keys and similarities out.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import final
+
+import numpy as np
+
+from qinglang.errors import Invalid
+
+EXACT_LIMIT = 50_000  # above this many vectors the HNSW index is faster than a full scan
+
+
+class ClaimIndex(ABC):
+    """A mutable set of (key, vector) pairs with top-k cosine search."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+
+    @final
+    def add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        """Insert vectors; a key already present is replaced."""
+        keys = np.asarray(keys, dtype=np.int64).reshape(-1)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim or len(keys) != vectors.shape[0]:
+            raise Invalid(f"expected {len(keys)} vectors of dimension {self.dim}, got {vectors.shape}")
+        if len(keys) and keys.min() < 0:
+            raise Invalid("keys must be non-negative")
+        if len(np.unique(keys)) != len(keys):
+            raise Invalid("duplicate keys in one add")
+        if len(keys):
+            self._add(keys, vectors)
+
+    @final
+    def remove(self, keys: np.ndarray) -> None:
+        """Delete keys; unknown keys are ignored."""
+        keys = np.asarray(keys, dtype=np.int64).reshape(-1)
+        if len(keys):
+            self._remove(keys)
+
+    @final
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` keys and similarities per query row, best first; missing slots are key -1, sim -inf."""
+        queries = np.asarray(queries, dtype=np.float32)
+        if queries.ndim == 1:
+            queries = queries[None, :]
+        if queries.shape[1] != self.dim:
+            raise Invalid(f"query dimension {queries.shape[1]} != {self.dim}")
+        if k <= 0:
+            raise Invalid("k must be positive", field="k")
+        return self._search(queries, k)
+
+    @final
+    def get(self, keys: np.ndarray) -> np.ndarray:
+        """Stored vectors for ``keys`` (float32); rows of zeros for unknown keys."""
+        keys = np.asarray(keys, dtype=np.int64).reshape(-1)
+        if not len(keys):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._get(keys)
+
+    @abstractmethod
+    def _add(self, keys: np.ndarray, vectors: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def _remove(self, keys: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    @abstractmethod
+    def _get(self, keys: np.ndarray) -> np.ndarray: ...
+
+    @abstractmethod
+    def keys(self) -> np.ndarray: ...
+
+    @abstractmethod
+    def save(self, path: Path) -> None: ...
+
+    @classmethod
+    @abstractmethod
+    def load(cls, path: Path) -> ClaimIndex: ...
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+
+class NumpyIndex(ClaimIndex):
+    """Exact search over a dense float32 matrix (brute force; best below ~50k vectors).
+
+    Appends go into spare capacity and the live count is published last, so readers running during
+    an update see either the old or the new set, never a half-written row.
+    """
+
+    def __init__(self, dim: int = 512) -> None:
+        super().__init__(dim)
+        self._mat = np.zeros((0, dim), dtype=np.float32)
+        self._keys = np.zeros(0, dtype=np.int64)
+        self._n = 0
+        self._pos: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def _add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        with self._lock:
+            fresh = [i for i, k in enumerate(keys.tolist()) if k not in self._pos]
+            for i, k in enumerate(keys.tolist()):
+                if k in self._pos:
+                    self._mat[self._pos[k]] = vectors[i]
+            if not fresh:
+                return
+            need = self._n + len(fresh)
+            if need > len(self._mat):
+                cap = max(need, 2 * len(self._mat), 64)
+                mat = np.zeros((cap, self.dim), dtype=np.float32)
+                mat[: self._n] = self._mat[: self._n]
+                ks = np.full(cap, -1, dtype=np.int64)
+                ks[: self._n] = self._keys[: self._n]
+            else:
+                mat, ks = self._mat, self._keys
+            sel = np.asarray(fresh)
+            mat[self._n : need] = vectors[sel]
+            ks[self._n : need] = keys[sel]
+            for j, k in enumerate(keys[sel].tolist()):
+                self._pos[k] = self._n + j
+            self._mat, self._keys = mat, ks
+            self._n = need
+
+    def _remove(self, keys: np.ndarray) -> None:
+        with self._lock:
+            gone = [k for k in keys.tolist() if k in self._pos]
+            if not gone:
+                return
+            drop = {self._pos.pop(k) for k in gone}
+            mask = np.ones(self._n, dtype=bool)
+            mask[list(drop)] = False
+            live = np.flatnonzero(mask)
+            # Copy-on-write: readers holding the old arrays keep a consistent view.
+            mat = np.zeros((max(len(live), 64), self.dim), dtype=np.float32)
+            mat[: len(live)] = self._mat[live]
+            ks = np.full(len(mat), -1, dtype=np.int64)
+            ks[: len(live)] = self._keys[live]
+            self._pos = {int(k): i for i, k in enumerate(ks[: len(live)].tolist())}
+            self._mat, self._keys, self._n = mat, ks, len(live)
+
+    def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        mat, ks, n = self._mat, self._keys, self._n
+        n = min(n, len(mat), len(ks))
+        out_k = np.full((len(queries), k), -1, dtype=np.int64)
+        out_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        if n == 0:
+            return out_k, out_s
+        sims = queries @ mat[:n].T
+        kk = min(k, n)
+        part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk] if kk < n else np.tile(np.arange(n), (len(queries), 1))
+        for i in range(len(queries)):
+            order = part[i][np.argsort(-sims[i, part[i]], kind="stable")]
+            out_k[i, :kk] = ks[order]
+            out_s[i, :kk] = sims[i, order]
+        return out_k, out_s
+
+    def _get(self, keys: np.ndarray) -> np.ndarray:
+        mat, pos = self._mat, self._pos
+        out = np.zeros((len(keys), self.dim), dtype=np.float32)
+        for i, k in enumerate(keys.tolist()):
+            p = pos.get(k)
+            if p is not None and p < len(mat):
+                out[i] = mat[p]
+        return out
+
+    def keys(self) -> np.ndarray:
+        return self._keys[: self._n].copy()
+
+    def save(self, path: Path) -> None:
+        np.savez(path, keys=self._keys[: self._n], vectors=self._mat[: self._n])
+
+    @classmethod
+    def load(cls, path: Path) -> NumpyIndex:
+        with np.load(path) as z:
+            keys, vecs = z["keys"], z["vectors"]
+        idx = cls(int(vecs.shape[1]) if vecs.ndim == 2 and vecs.shape[1] else 512)
+        idx.add(keys, vecs)
+        return idx
+
+    def __len__(self) -> int:
+        return self._n
+
+
+class UsearchIndex(ClaimIndex):
+    """Approximate search with usearch HNSW over int8-quantised vectors (for large pools).
+
+    A lock serialises writers against readers; single inserts take microseconds, so reads barely wait.
+    """
+
+    def __init__(self, dim: int = 512, *, connectivity: int = 16, expansion_search: int = 96) -> None:
+        from usearch.index import Index
+
+        super().__init__(dim)
+        self._index = Index(
+            ndim=dim, metric="cos", dtype="i8", connectivity=connectivity, expansion_add=128,
+            expansion_search=expansion_search,
+        )
+        self._lock = threading.RLock()
+
+    def _add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        with self._lock:
+            present = np.array([self._index.contains(int(k)) for k in keys]) if len(self._index) else None
+            if present is not None and present.any():
+                self._index.remove(keys[present])
+            self._index.add(keys, vectors, threads=2 if len(keys) > 1000 else 1)
+
+    def _remove(self, keys: np.ndarray) -> None:
+        with self._lock:
+            live = [int(k) for k in keys if self._index.contains(int(k))]
+            if live:
+                self._index.remove(np.asarray(live, dtype=np.int64))
+
+    def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        out_k = np.full((len(queries), k), -1, dtype=np.int64)
+        out_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        with self._lock:
+            if len(self._index) == 0:
+                return out_k, out_s
+            res = self._index.search(queries, k)
+        keys = np.asarray(res.keys).reshape(len(queries), -1)
+        dist = np.asarray(res.distances, dtype=np.float32).reshape(len(queries), -1)
+        counts = np.asarray(getattr(res, "counts", [len(res.keys)])).reshape(-1)
+        for i in range(len(queries)):
+            c = int(min(counts[i], k))
+            out_k[i, :c] = keys[i, :c]
+            out_s[i, :c] = 1.0 - dist[i, :c]  # cosine distance is 1 - similarity
+        return out_k, out_s
+
+    def _get(self, keys: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(keys), self.dim), dtype=np.float32)
+        with self._lock:
+            got = self._index.get(keys, dtype=np.float32)
+        for i, v in enumerate(got):
+            if v is not None:
+                out[i] = np.asarray(v, dtype=np.float32).reshape(-1)
+        # int8 storage keeps direction, not length.
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms > 0, norms, 1.0)
+
+    def keys(self) -> np.ndarray:
+        with self._lock:
+            return np.asarray(self._index.keys, dtype=np.int64).copy()
+
+    def save(self, path: Path) -> None:
+        with self._lock:
+            self._index.save(str(path))
+
+    @classmethod
+    def load(cls, path: Path) -> UsearchIndex:
+        from usearch.index import Index
+
+        inner = Index.restore(str(path), view=False)
+        if inner is None:
+            raise Invalid(f"not a usearch index: {path}")
+        idx = cls(int(inner.ndim))
+        idx._index = inner
+        return idx
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+
+def make_index(n_vectors: int, dim: int = 512) -> ClaimIndex:
+    """The right implementation for a pool of ``n_vectors``."""
+    return UsearchIndex(dim) if n_vectors > EXACT_LIMIT else NumpyIndex(dim)

@@ -1,0 +1,210 @@
+"""Lexical retrieval for claim matching: BM25 (bm25s) over a compacted main segment plus a small delta.
+
+Publishing one debunk into a 100k pool must not rebuild the index, so new rows go into an in-memory
+delta segment scored with the same BM25 formula and the same document frequencies, and removed rows are
+tombstoned; ``rebuilt`` folds everything into a fresh main segment (on save, or when the delta grows).
+Readers never lock: every update swaps in new objects, so a concurrent query sees the old or new state.
+Never embeds, never touches the store.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import bm25s
+import numpy as np
+
+from qinglang.text.segment import tokens as _segment
+
+K1 = 1.2
+B = 0.75
+
+_EN_STOP = frozenset(
+    """a an the and or but if of to in on at by for with from as is are was were be been being am do does did
+    have has had this that these those it its it's i me my we our you your he him his she her they them their
+    what which who whom whose when where why how not no so than too very can will just would should could may
+    might must shall there here about into over after before up down out off again then once all any both each
+    few more most other some such only own same s t don't rt via amp pic twitter com http https www""".split()
+)
+_ZH_STOP = frozenset(
+    "的 了 是 在 和 与 及 或 就 都 也 而 着 吗 呢 吧 啊 呀 哦 这 那 这个 那个 有 被 把 让 给 我 你 他 她 它 们".split()
+)
+_TWEET_TAIL = re.compile(r"pic\.twitter\.com/\S+", re.IGNORECASE)
+
+
+def match_tokens(text: str) -> list[str]:
+    """Content tokens for lexical matching: normalised, segmented, stop words removed."""
+    toks = _segment(_TWEET_TAIL.sub(" ", text))
+    return [t for t in toks if t not in _EN_STOP and t not in _ZH_STOP]
+
+
+def _idf(df: float, n: float) -> float:
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+
+@dataclass(frozen=True)
+class LexScores:
+    """BM25 scores of one query against every live row (main segment as an array, delta as a dict)."""
+
+    main_keys: np.ndarray
+    main_scores: np.ndarray
+    delta: dict[int, float]
+
+    def top(self, k: int) -> list[tuple[int, float]]:
+        out: list[tuple[int, float]] = []
+        if len(self.main_scores):
+            kk = min(k, len(self.main_scores))
+            part = np.argpartition(-self.main_scores, kk - 1)[:kk]
+            out.extend((int(self.main_keys[i]), float(self.main_scores[i])) for i in part if self.main_scores[i] > 0)
+        out.extend((key, s) for key, s in self.delta.items() if s > 0)
+        out.sort(key=lambda x: -x[1])
+        return out[:k]
+
+    def lookup(self, keys: Sequence[int]) -> np.ndarray:
+        out = np.zeros(len(keys), dtype=np.float32)
+        mk = self.main_keys
+        for i, key in enumerate(keys):
+            if key in self.delta:
+                out[i] = self.delta[key]
+            elif len(mk):
+                p = int(np.searchsorted(mk, key))
+                if p < len(mk) and mk[p] == key:
+                    out[i] = self.main_scores[p]
+        return out
+
+
+class _Main:
+    """An immutable bm25s segment with its row keys (ascending) and document frequencies."""
+
+    def __init__(self, keys: np.ndarray, token_lists: Sequence[list[str]]) -> None:
+        order = np.argsort(keys, kind="stable")
+        self.keys = np.asarray(keys, dtype=np.int64)[order]
+        docs = [token_lists[i] or [""] for i in order]
+        self.lengths = np.array([len(d) for d in docs], dtype=np.float32)
+        self.n = len(docs)
+        self.avgdl = float(self.lengths.mean()) if self.n else 1.0
+        self.bm25: bm25s.BM25 | None = None
+        self.df: dict[str, int] = {}
+        if self.n:
+            self.bm25 = bm25s.BM25(k1=K1, b=B)
+            self.bm25.index(docs, show_progress=False)
+            indptr = np.asarray(self.bm25.scores["indptr"])
+            counts = np.diff(indptr)
+            self.df = {tok: int(counts[i]) for tok, i in self.bm25.vocab_dict.items() if tok}
+
+    def scores(self, q: list[str]) -> np.ndarray:
+        if self.bm25 is None:
+            return np.zeros(0, dtype=np.float32)
+        ids = self.bm25.get_tokens_ids(q)
+        if not ids:
+            return np.zeros(self.n, dtype=np.float32)
+        return np.asarray(self.bm25.get_scores_from_ids(ids), dtype=np.float32)
+
+
+class LexicalIndex:
+    """BM25 over rows keyed by integers, with incremental add/remove."""
+
+    def __init__(self, keys: Sequence[int] = (), token_lists: Sequence[list[str]] = ()) -> None:
+        self._main = _Main(np.asarray(list(keys), dtype=np.int64), list(token_lists))
+        self._alive = np.ones(self._main.n, dtype=bool)
+        self._dead = 0
+        self._delta: dict[int, Counter[str]] = {}
+        self._delta_df: Counter[str] = Counter()
+
+    def __len__(self) -> int:
+        return self._main.n - self._dead + len(self._delta)
+
+    @property
+    def delta_size(self) -> int:
+        return len(self._delta) + self._dead
+
+    def add(self, keys: Sequence[int], token_lists: Sequence[list[str]]) -> None:
+        self.remove(keys)
+        delta = dict(self._delta)
+        df = Counter(self._delta_df)
+        for key, toks in zip(keys, token_lists, strict=True):
+            tf = Counter(toks)
+            delta[int(key)] = tf
+            df.update(tf.keys())
+        self._delta_df, self._delta = df, delta
+
+    def remove(self, keys: Sequence[int]) -> None:
+        keys = [int(k) for k in keys]
+        if any(k in self._delta for k in keys):
+            delta = dict(self._delta)
+            df = Counter(self._delta_df)
+            for k in keys:
+                tf = delta.pop(k, None)
+                if tf is not None:
+                    df.subtract(tf.keys())
+            self._delta_df, self._delta = +df, delta
+        mk = self._main.keys
+        if len(mk):
+            pos = np.searchsorted(mk, keys)
+            hit = [int(p) for p, k in zip(pos, keys, strict=True) if p < len(mk) and mk[p] == k]
+            if hit:
+                alive = self._alive.copy()
+                alive[hit] = False
+                self._dead = int((~alive).sum())
+                self._alive = alive
+
+    def scores(self, q: list[str]) -> LexScores:
+        main, alive, delta = self._main, self._alive, self._delta
+        ms = main.scores(q)
+        if len(ms) and not alive.all():
+            ms = ms * alive
+        ds: dict[int, float] = {}
+        if delta and q:
+            n = main.n + len(delta)
+            dl_total = float(main.lengths.sum()) + sum(sum(tf.values()) for tf in delta.values())
+            avgdl = dl_total / max(n, 1)
+            qset = set(q)
+            idf = {t: _idf(main.df.get(t, 0) + self._delta_df.get(t, 0), n) for t in qset}
+            for key, tf in delta.items():
+                dl = sum(tf.values())
+                s = 0.0
+                for t in q:
+                    f = tf.get(t, 0)
+                    if f:
+                        s += idf[t] * f * (K1 + 1) / (f + K1 * (1 - B + B * dl / avgdl))
+                ds[key] = s
+        return LexScores(main.keys, ms, ds)
+
+    def idf(self, token: str) -> float:
+        n = self._main.n + len(self._delta)
+        return _idf(self._main.df.get(token, 0) + self._delta_df.get(token, 0), max(n, 1))
+
+    def save(self, path: Path) -> None:
+        """Write the main segment; callers rebuild first so the delta is empty."""
+        if self._delta or self._dead:
+            raise ValueError("rebuild the lexical index before saving it")
+        path.mkdir(parents=True, exist_ok=True)
+        np.save(path / "keys.npy", self._main.keys)
+        np.save(path / "lengths.npy", self._main.lengths)
+        if self._main.bm25 is not None:
+            self._main.bm25.save(str(path / "bm25"), show_progress=False)
+
+    @classmethod
+    def load(cls, path: Path) -> LexicalIndex:
+        idx = cls()
+        main = _Main(np.zeros(0, dtype=np.int64), [])
+        main.keys = np.load(path / "keys.npy")
+        main.lengths = np.load(path / "lengths.npy")
+        main.n = len(main.keys)
+        main.avgdl = float(main.lengths.mean()) if main.n else 1.0
+        if (path / "bm25").is_dir():
+            main.bm25 = bm25s.BM25.load(str(path / "bm25"), load_corpus=False)
+            counts = np.diff(np.asarray(main.bm25.scores["indptr"]))
+            main.df = {tok: int(counts[i]) for tok, i in main.bm25.vocab_dict.items() if tok}
+        idx._main = main
+        idx._alive = np.ones(main.n, dtype=bool)
+        return idx
+
+    def live_keys(self) -> np.ndarray:
+        main_live = self._main.keys[self._alive]
+        return np.concatenate([main_live, np.asarray(sorted(self._delta), dtype=np.int64)])

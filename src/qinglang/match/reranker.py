@@ -1,0 +1,98 @@
+"""Turn candidate features into calibrated match probabilities and bands.
+
+Loads the shipped LightGBM re-ranker (``artefacts/reranker.txt``) and its calibration
+(``artefacts/reranker.json``: isotonic points and band thresholds), both written by
+``python -m qinglang.match.train_reranker``. Without them it falls back on z-score fusion through a
+fixed logistic curve. Never trains at run time, never downloads.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qinglang.match.features import FEATURES
+
+ARTEFACTS = Path(__file__).parent / "artefacts"
+MODEL_FILE = ARTEFACTS / "reranker.txt"
+CALIB_FILE = ARTEFACTS / "reranker.json"
+
+
+@dataclass
+class Calibration:
+    """Monotone map from raw model score to probability, and the band thresholds on that probability."""
+
+    xs: list[float] = field(default_factory=lambda: [-4.0, 4.0])
+    ys: list[float] = field(default_factory=lambda: [0.0, 1.0])
+    match_threshold: float = 0.8
+    possible_threshold: float = 0.3
+
+    def probability(self, raw: np.ndarray) -> np.ndarray:
+        return np.clip(np.interp(raw, self.xs, self.ys), 0.0, 1.0)
+
+    def band(self, p: float) -> str:
+        if p >= self.match_threshold:
+            return "match"
+        return "possible" if p >= self.possible_threshold else "none"
+
+
+class Scorer:
+    """Raw ranking score plus calibration; thread-safe (LightGBM prediction is)."""
+
+    def __init__(self, booster: object | None, calibration: Calibration) -> None:
+        self.booster = booster
+        self.calibration = calibration
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        if len(x) == 0:
+            return np.zeros(0, dtype=np.float64)
+        if self.booster is not None:
+            return np.asarray(self.booster.predict(x, num_threads=1), dtype=np.float64)  # type: ignore[attr-defined]
+        return _fusion(x)
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        return self.calibration.probability(self.raw(x))
+
+
+def _fusion(x: np.ndarray) -> np.ndarray:
+    """Fallback: z-score fusion of dense and lexical evidence (lexical missing → dense only)."""
+    fi = {f: i for i, f in enumerate(FEATURES)}
+    dz = np.nan_to_num(x[:, fi["dense_z"]])
+    bz = x[:, fi["bm25_z"]]
+    dense = x[:, fi["dense_best"]]
+    fused = np.where(np.isnan(bz), 2.0 * dz, dz + np.nan_to_num(bz))
+    return 0.35 * fused + 6.0 * (dense - 0.55) - 1.0
+
+
+_lock = threading.Lock()
+_default: Scorer | None = None
+
+
+def load_scorer(model_file: Path = MODEL_FILE, calib_file: Path = CALIB_FILE) -> Scorer:
+    """A scorer from the given artefacts, or the fusion fallback when they are absent."""
+    if not model_file.is_file() or not calib_file.is_file():
+        return Scorer(None, Calibration(xs=[-4.0, 0.0, 4.0], ys=[0.02, 0.5, 0.98]))
+    import lightgbm as lgb
+
+    meta = json.loads(calib_file.read_text(encoding="utf-8"))
+    if tuple(meta.get("features", ())) != FEATURES:
+        raise ValueError(f"{calib_file} was trained on different features; retrain the re-ranker")
+    booster = lgb.Booster(model_str=model_file.read_text(encoding="utf-8"))
+    cal = Calibration(
+        xs=list(meta["calibration"]["xs"]), ys=list(meta["calibration"]["ys"]),
+        match_threshold=float(meta["match_threshold"]), possible_threshold=float(meta["possible_threshold"]),
+    )
+    return Scorer(booster, cal)
+
+
+def default_scorer() -> Scorer:
+    """The process-wide scorer from the shipped artefacts."""
+    global _default
+    with _lock:
+        if _default is None:
+            _default = load_scorer()
+        return _default

@@ -1,0 +1,34 @@
+"""Plain data passed in and out of the claim matcher. No behaviour beyond validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BANDS = ("match", "possible", "none")
+
+
+@dataclass(frozen=True)
+class ClaimDoc:
+    """One debunk as the matcher sees it: the main claim plus known variants/aliases and a title."""
+
+    id: str
+    claim: str
+    variants: tuple[str, ...] = ()
+    title: str = ""
+    lang: str = "und"
+
+
+@dataclass(frozen=True)
+class MatchHit:
+    """A ranked debunk for a text.
+
+    ``score`` is a calibrated probability that the debunk is a correct match; ``band`` is ``match``
+    (safe to show the public), ``possible`` (for a reviewer) or ``none``; ``matched_text`` is the claim,
+    variant or title that matched best.
+    """
+
+    id: str
+    score: float
+    band: str
+    explanation: str
+    matched_text: str
