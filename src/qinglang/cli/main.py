@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="qinglang (清朗): report, debunk, match, triage, act.")
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="qinglang (清朗): report, debunk, match, triage, act.")
+
+from qinglang.cli import core_cmds  # noqa: E402
+
+core_cmds.register(app)
 
 # Domain command modules register here, one line each:
 # (match_cmds, triage_cmds are added by their owners: `from qinglang.cli import X_cmds; X_cmds.register(app)`)

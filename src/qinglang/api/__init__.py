@@ -1,0 +1,1 @@
+"""The HTTP API: FastAPI routers under /v1. Thin: parse, authorize (one dependency), call the domain, render."""

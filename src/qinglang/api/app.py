@@ -1,0 +1,58 @@
+"""The FastAPI application factory: API routers, web pages, error bodies, security headers, the job worker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from starlette.middleware.base import RequestResponseEndpoint
+
+from qinglang import __version__
+from qinglang.api import errors
+from qinglang.api.routes import admin, cases, debunks, health
+from qinglang.settings import Settings, get_settings
+from qinglang.store.db import get_database
+
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'")
+
+
+def create_app(settings: Settings | None = None, *, start_worker: bool | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    db = get_database(settings.db_url)
+    run_worker = settings.jobs_inline if start_worker is None else start_worker
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from qinglang.jobs.worker import Worker
+
+        worker = Worker(db) if run_worker else None
+        app.state.worker = worker
+        if worker:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker:
+                worker.stop()
+
+    app = FastAPI(title="qinglang API", version=__version__, lifespan=lifespan,
+                  description="Report harmful content, match it against debunks, route cases, act with reasons.")
+    app.state.settings = settings
+    app.state.db = db
+    app.state.worker = None
+    errors.install(app)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    for router in (health.router, debunks.router, cases.router, admin.router):
+        app.include_router(router)
+    return app

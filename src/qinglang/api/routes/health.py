@@ -1,0 +1,27 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from qinglang.api.deps import DB
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(db: DB) -> JSONResponse:
+    try:
+        with db.read() as s:
+            version = s.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except Exception:
+        return JSONResponse({"error": {"code": "not_ready", "message": "database not migrated or unreachable",
+                                       "details": []}}, status_code=503)
+    return JSONResponse({"status": "ready", "schema": version})

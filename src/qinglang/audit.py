@@ -1,0 +1,80 @@
+"""The audit log: every state-changing operation appends one event, chained by SHA-256.
+
+hash_n = sha256(hash_{n-1} || canonical JSON of event n), so editing or deleting an earlier row breaks every
+later link; `verify()` finds the first break. Never update or delete audit rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from qinglang.store.models import AuditEvent
+
+GENESIS = "0" * 64
+
+
+def _digest(prev_hash: str, ts: datetime, actor: str, action: str, object_type: str, object_id: str,
+            summary: dict[str, Any]) -> str:
+    body = json.dumps(
+        {"ts": ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "actor": actor, "action": action,
+         "object_type": object_type, "object_id": object_id, "summary": summary},
+        sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+def record(session: Session, *, actor: str, action: str, object_type: str, object_id: object,
+           summary: dict[str, Any] | None = None) -> AuditEvent:
+    """Append one event in the caller's transaction (so it commits or rolls back with the change)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Serialise appenders so two transactions never chain onto the same predecessor.
+        session.execute(text("SELECT pg_advisory_xact_lock(7411001)"))
+    session.flush()
+    prev = session.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
+    ts = datetime.now(UTC)
+    summ = json.loads(json.dumps(summary or {}, ensure_ascii=False, default=str))
+    ev = AuditEvent(ts=ts, actor=actor, action=action, object_type=object_type, object_id=str(object_id),
+                    summary=summ, prev_hash=prev or GENESIS)
+    ev.hash = _digest(ev.prev_hash, ts, actor, action, object_type, str(object_id), summ)
+    session.add(ev)
+    session.flush()
+    return ev
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    checked: int
+    first_bad_id: int | None = None
+    reason: str = ""
+
+
+def verify(session: Session, *, batch: int = 5000) -> VerifyResult:
+    """Walk the chain in id order; report the first event whose link or content does not check out."""
+    prev = GENESIS
+    last_id = 0
+    checked = 0
+    while True:
+        rows = session.execute(
+            select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)
+        ).scalars().all()
+        if not rows:
+            return VerifyResult(True, checked)
+        for ev in rows:
+            if ev.prev_hash != prev:
+                return VerifyResult(False, checked, ev.id, "prev_hash does not match the previous event "
+                                    "(an event was deleted, inserted or reordered)")
+            expected = _digest(ev.prev_hash, ev.ts, ev.actor, ev.action, ev.object_type, ev.object_id,
+                               ev.summary)
+            if expected != ev.hash:
+                return VerifyResult(False, checked, ev.id, "content does not match its hash (the row was edited)")
+            prev = ev.hash
+            last_id = ev.id
+            checked += 1
+        session.expunge_all()

@@ -1,0 +1,40 @@
+"""Plain-dict views of cases for staff. Reporter contact data never appears here (not even encrypted)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from qinglang.auth.policy import Principal
+from qinglang.store.models import Case, Decision, Report
+
+
+def case_summary(c: Case) -> dict[str, Any]:
+    return {
+        "id": c.id, "category": c.category, "state": c.state, "org_id": c.org_id, "platform": c.platform,
+        "canonical_url": c.canonical_url, "priority": round(c.priority, 4), "reporter_count": c.reporter_count,
+        "report_count": c.report_count, "debunk_id": c.debunk_id, "claimed_by": c.claimed_by,
+        "first_reported_at": c.first_reported_at.isoformat(), "last_reported_at": c.last_reported_at.isoformat(),
+        "due_at": c.due_at.isoformat() if c.due_at else None, "overdue": c.overdue,
+    }
+
+
+def case_detail(session: Session, c: Case, principal: Principal) -> dict[str, Any]:
+    out = case_summary(c)
+    reports = session.execute(select(Report).where(Report.case_id == c.id).order_by(Report.id)).scalars().all()
+    out["reports"] = [{"id": r.id, "category": r.category, "url": r.url, "text": r.text,
+                       "description": r.description, "lang": r.lang, "trusted": r.trusted,
+                       "created_at": r.created_at.isoformat()} for r in reports]
+    decisions = session.execute(select(Decision).where(Decision.case_id == c.id).order_by(Decision.id)).scalars()
+    out["decisions"] = [decision_dict(d) for d in decisions]
+    out["priority_explain"] = c.priority_explain
+    out["triage"] = c.triage
+    return out
+
+
+def decision_dict(d: Decision) -> dict[str, Any]:
+    return {"id": d.id, "action": d.action, "ground": d.ground, "facts": d.facts, "org_id": d.org_id,
+            "automated_detection": d.automated_detection, "automated_decision": d.automated_decision,
+            "refer_to_org_id": d.refer_to_org_id, "debunk_id": d.debunk_id, "created_at": d.created_at.isoformat()}

@@ -1,0 +1,1 @@
+"""The debunk registry: versions, the two-person review workflow, ClaimReview JSON-LD, feeds, import/export."""

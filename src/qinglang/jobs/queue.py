@@ -1,0 +1,77 @@
+"""The durable job queue in the database.
+
+`enqueue` runs inside the caller's transaction, so a job exists exactly when the data it concerns was
+committed; a crash never loses a queued job. Workers claim due jobs, run them, and mark them done, or
+reschedule with exponential backoff up to `MAX_ATTEMPTS`. Jobs left `running` by a killed process are
+picked up again after `STALE_AFTER`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from qinglang.store.db import Database
+from qinglang.store.models import Job
+
+MAX_ATTEMPTS = 6
+STALE_AFTER = timedelta(minutes=5)
+
+
+def enqueue(session: Session, kind: str, payload: dict[str, Any] | None = None, *,
+            run_after: datetime | None = None) -> Job:
+    job = Job(kind=kind, payload=payload or {}, status="queued", run_after=run_after or datetime.now(UTC))
+    session.add(job)
+    return job
+
+
+def claim(db: Database, *, kinds: tuple[str, ...] | None = None, limit: int = 50) -> list[Job]:
+    """Atomically take up to `limit` due jobs (oldest first), marking them running."""
+    now = datetime.now(UTC)
+    with db.write() as s:
+        q = (select(Job).where(or_(Job.status == "queued",
+                                   (Job.status == "running") & (Job.locked_at < now - STALE_AFTER)))
+             .where(Job.run_after <= now).order_by(Job.id).limit(limit))
+        if kinds:
+            q = q.where(Job.kind.in_(kinds))
+        if not db.is_sqlite:
+            q = q.with_for_update(skip_locked=True)
+        jobs = list(s.execute(q).scalars().all())
+        for j in jobs:
+            j.status = "running"
+            j.locked_at = now
+            j.attempts += 1
+        return jobs
+
+
+def complete(db: Database, job_ids: list[int]) -> None:
+    if not job_ids:
+        return
+    with db.write() as s:
+        s.execute(update(Job).where(Job.id.in_(job_ids))
+                  .values(status="done", finished_at=datetime.now(UTC), error=None))
+
+
+def fail(db: Database, job: Job, error: str) -> None:
+    with db.write() as s:
+        j = s.get(Job, job.id)
+        if j is None:
+            return
+        j.error = error[:2000]
+        if j.attempts >= MAX_ATTEMPTS:
+            j.status = "failed"
+            j.finished_at = datetime.now(UTC)
+        else:
+            j.status = "queued"
+            j.run_after = datetime.now(UTC) + timedelta(seconds=2 ** j.attempts)
+
+
+def pending_count(db: Database) -> int:
+    from sqlalchemy import func
+
+    with db.read() as s:
+        return int(s.execute(select(func.count()).select_from(Job)
+                             .where(Job.status.in_(("queued", "running")))).scalar_one())

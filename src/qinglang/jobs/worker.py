@@ -1,0 +1,100 @@
+"""The in-process worker: a thread that claims due jobs and runs their handlers, batching by kind.
+
+Handlers take (db, payloads) and process a whole batch at once, so embedding and matching are batched.
+A handler that raises puts its jobs back with backoff; other kinds keep running.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from qinglang.jobs import queue
+from qinglang.store.db import Database
+from qinglang.store.models import Job
+
+log = structlog.get_logger("qinglang.jobs")
+
+Handler = Callable[[Database, list[dict[str, Any]]], None]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handler(kind: str) -> Callable[[Handler], Handler]:
+    def deco(fn: Handler) -> Handler:
+        HANDLERS[kind] = fn
+        return fn
+
+    return deco
+
+
+def run_once(db: Database, *, limit: int = 64) -> int:
+    """Claim and run one batch of due jobs. Returns how many jobs were taken."""
+    if not HANDLERS:
+        return 0
+    jobs = queue.claim(db, kinds=tuple(HANDLERS), limit=limit)
+    by_kind: dict[str, list[Job]] = defaultdict(list)
+    for j in jobs:
+        by_kind[j.kind].append(j)
+    for kind, batch in by_kind.items():
+        fn = HANDLERS.get(kind)
+        if fn is None:
+            for j in batch:
+                queue.fail(db, j, f"no handler for job kind {kind!r}")
+            continue
+        try:
+            fn(db, [j.payload for j in batch])
+        except Exception as exc:  # a failing batch is retried job by job so one bad payload cannot block others
+            log.warning("job_batch_failed", kind=kind, size=len(batch), error=repr(exc)[:300])
+            for j in batch:
+                try:
+                    fn(db, [j.payload])
+                    queue.complete(db, [j.id])
+                except Exception as one_exc:
+                    queue.fail(db, j, repr(one_exc))
+            continue
+        queue.complete(db, [j.id for j in batch])
+    return len(jobs)
+
+
+def drain(db: Database, *, max_rounds: int = 1000) -> None:
+    """Run jobs until none is due (tests, CLI)."""
+    for _ in range(max_rounds):
+        if run_once(db) == 0:
+            return
+
+
+class Worker:
+    """A daemon thread running `run_once` until stopped; woken early by `notify()`."""
+
+    def __init__(self, db: Database, *, idle_seconds: float = 0.5) -> None:
+        self.db = db
+        self.idle_seconds = idle_seconds
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="qinglang-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                n = run_once(self.db)
+            except Exception as exc:
+                log.error("worker_error", error=repr(exc)[:300])
+                n = 0
+            if n == 0:
+                self._wake.wait(self.idle_seconds)
+                self._wake.clear()

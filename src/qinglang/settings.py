@@ -1,0 +1,63 @@
+"""Configuration from the environment (prefix QINGLANG_), declared once with help text.
+
+`tests/test_docs.py` fails when the README misses a setting. Never log `secret_key`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QINGLANG_", extra="ignore")
+
+    data_dir: Path = Field(Path("var"),
+                           description="Directory for the SQLite database, secret key, uploads and indexes.")
+    database_url: str = Field("", description="SQLAlchemy URL; default sqlite under the data directory. "
+                                             "For PostgreSQL: postgresql+psycopg://user:pass@host/db")
+    secret_key: SecretStr = Field(SecretStr(""), description="Key for sessions and contact encryption. "
+                                  "Generated into DATA_DIR/secret.key on first run when empty.")
+    host: str = Field("127.0.0.1", description="Bind address for `qinglang serve`.")
+    port: int = Field(8000, description="Port for `qinglang serve`.")
+    rate_limit: int = Field(30, description="Public report submissions per minute per IP or token; 0 turns "
+                                            "rate limiting off (load benchmarks).")
+    jobs_inline: bool = Field(True, description="Run the background job worker inside the server process.")
+    cookie_secure: bool = Field(False, description="Mark session cookies Secure (set true behind HTTPS).")
+    match_budget_ms: int = Field(300, description="How long report intake may wait for the instant debunk "
+                                                  "answer before acknowledging.")
+    log_level: str = Field("info", description="Log level for the JSON logs.")
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'qinglang.db').resolve()}"
+
+    def secret(self) -> str:
+        """The secret key, generated and stored (mode 0600) on first use when not configured."""
+        value = self.secret_key.get_secret_value()
+        if value:
+            return value
+        path = self.data_dir / "secret.key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process won the race; use its key
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value)
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

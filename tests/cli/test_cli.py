@@ -1,0 +1,56 @@
+"""The CLI as a user runs it: a real subprocess with QINGLANG_DATABASE_URL."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+QL = [sys.executable, "-m", "qinglang.cli"]
+
+
+def run(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    p = subprocess.run(QL + args, env=env, capture_output=True, text=True, timeout=120)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{args} failed: {p.stdout}\n{p.stderr}")
+    return p
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    e = dict(os.environ)
+    e.update({"QINGLANG_DATA_DIR": str(tmp_path), "QINGLANG_DATABASE_URL": f"sqlite:///{tmp_path / 'q.db'}",
+              "COLUMNS": "200"})
+    return e
+
+
+def test_cli_admin_commands_and_audit_verify_detects_tampering(env: dict[str, str], tmp_path: Path) -> None:
+    run(["db", "upgrade"], env)
+    run(["org", "add", "plat", "--kind", "platform", "--name-zh", "平台", "--name-en", "Platform",
+         "--domains", "plat.example"], env)
+    run(["user", "add", "alice", "--role", "org_agent", "--org", "plat", "--password", "s3cret-pass"], env)
+    token = run(["token", "create", "alice", "--name", "ci"], env).stdout.strip()
+    assert token.startswith("qlt_") and len(token) > 30
+    assert "intact" in run(["audit", "verify"], env).stdout
+    con = sqlite3.connect(tmp_path / "q.db")
+    con.execute("UPDATE audit_events SET summary = '{\"key\": \"evil\"}' WHERE id = 1")
+    con.commit()
+    con.close()
+    p = run(["audit", "verify"], env, check=False)
+    assert p.returncode == 1 and "broken at event 1" in p.stderr
+
+
+def test_cli_errors_are_one_line_and_nonzero(env: dict[str, str]) -> None:
+    p = run(["org", "list"], env, check=False)
+    assert p.returncode == 1 and "qinglang db upgrade" in p.stderr
+    run(["db", "upgrade"], env)
+    p = run(["user", "add", "bob", "--role", "wizard", "--password", "long-enough"], env, check=False)
+    assert p.returncode == 1 and "role must be one of" in p.stderr and "Traceback" not in p.stderr
+    p = run(["user", "add", "bob", "--role", "org_agent", "--password", "long-enough"], env, check=False)
+    assert p.returncode == 1 and "(org)" in p.stderr
+    p = run(["token", "create", "nobody"], env, check=False)
+    assert p.returncode == 1 and "not found" in p.stderr
