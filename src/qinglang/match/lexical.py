@@ -37,10 +37,30 @@ _ZH_STOP = frozenset(
 _TWEET_TAIL = re.compile(r"pic\.twitter\.com/\S+", re.IGNORECASE)
 
 
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)")
+_TAG = re.compile(r"(?<![\w&])[#@]([A-Za-z][A-Za-z0-9_]{2,60})")
+
+
+def split_tags(text: str) -> str:
+    """``#ScarfaceRemake`` → ``Scarface Remake``, ``@BernieSanders`` → ``Bernie Sanders`` (camel case split)."""
+    return _TAG.sub(lambda m: " " + _CAMEL.sub(" ", m.group(1).replace("_", " ")) + " ", text)
+
+
+def _fold(word: str) -> str:
+    """Light English plural folding (no stemmer: ``vaccines``→``vaccine``, ``stories``→``story``)."""
+    if len(word) <= 3 or not word.isascii() or not word.isalpha():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith(("ss", "us", "is", "ous")):
+        return word[:-1]
+    return word
+
+
 def match_tokens(text: str) -> list[str]:
-    """Content tokens for lexical matching: normalised, segmented, stop words removed."""
-    toks = _segment(_TWEET_TAIL.sub(" ", text))
-    return [t for t in toks if t not in _EN_STOP and t not in _ZH_STOP]
+    """Content tokens for lexical matching: normalised, segmented, stop words removed, plurals folded."""
+    toks = _segment(split_tags(_TWEET_TAIL.sub(" ", text)))
+    return [_fold(t) for t in toks if t not in _EN_STOP and t not in _ZH_STOP]
 
 
 def _idf(df: float, n: float) -> float:

@@ -23,7 +23,7 @@ from qinglang.errors import Invalid
 from qinglang.match.embedder import Embedder, get_embedder
 from qinglang.match.features import FEATURES, build_matrix, char_ngrams, numbers, overlap
 from qinglang.match.index import EXACT_LIMIT, ClaimIndex, NumpyIndex, UsearchIndex, make_index
-from qinglang.match.lexical import LexicalIndex, LexScores, match_tokens
+from qinglang.match.lexical import LexicalIndex, LexScores, match_tokens, split_tags
 from qinglang.match.reranker import Scorer, default_scorer
 from qinglang.match.types import ClaimDoc, MatchHit
 from qinglang.text.normalize import detect_lang, nfkc, to_simplified
@@ -37,8 +37,8 @@ _SPACES = re.compile(r"\s+")
 
 
 def embedding_text(text: str) -> str:
-    """What the embedder sees: NFKC, Simplified, URLs and @handles removed, case kept."""
-    t = _HANDLE.sub(" ", _URLISH.sub(" ", nfkc(text)))
+    """What the embedder sees: NFKC, Simplified, URLs removed, camel-case tags split, case kept."""
+    t = _HANDLE.sub(" ", split_tags(_URLISH.sub(" ", nfkc(text))))
     return _SPACES.sub(" ", to_simplified(t)).strip() or text.strip() or " "
 
 

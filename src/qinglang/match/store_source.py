@@ -1,0 +1,199 @@
+"""The claim index of published debunks, held in memory in every server process (as in Meta's HMA).
+
+The store is the system of record. `index_debunk` jobs apply published/corrected/withdrawn debunks to this
+process's matcher incrementally, persist it to DATA_DIR/index/, and bump the `claim_index_version` checkpoint
+in the database; other processes see the new checkpoint and hot-swap the saved index. Never rebuilds on the
+request path except the very first time a process has no saved index to load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from qinglang.debunks import registry
+from qinglang.jobs.worker import handler
+from qinglang.match.matcher import Matcher
+from qinglang.match.types import ClaimDoc, MatchHit
+from qinglang.settings import get_settings
+from qinglang.store.db import Database
+from qinglang.store.models import Debunk, Meta
+from qinglang.taxonomy import PUBLIC_DEBUNK_STATES
+
+log = structlog.get_logger("qinglang.match")
+VERSION_KEY = "claim_index_version"
+CHECK_EVERY = 1.0  # seconds between checkpoint polls per process
+
+
+def claim_doc(d: Debunk) -> ClaimDoc:
+    v = registry.current(d)
+    return ClaimDoc(id=str(d.id), claim=v.claim, variants=tuple(v.variants), title=v.summary, lang=d.lang)
+
+
+def _published(session: Session, ids: list[int] | None = None) -> list[Debunk]:
+    q = select(Debunk).options(selectinload(Debunk.versions)).where(Debunk.status.in_(PUBLIC_DEBUNK_STATES))
+    if ids is not None:
+        q = q.where(Debunk.id.in_(ids))
+    return list(session.execute(q).scalars())
+
+
+def _db_version(session: Session) -> int:
+    row = session.get(Meta, VERSION_KEY)
+    return int(row.value) if row else 0
+
+
+class ClaimIndexHolder:
+    """This process's matcher plus the checkpoint it reflects; swapped atomically."""
+
+    def __init__(self, db: Database, index_dir: Path) -> None:
+        self.db = db
+        self.index_dir = index_dir
+        self.matcher: Matcher | None = None
+        self.version = -1
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    def get(self) -> Matcher:
+        now = time.monotonic()
+        if self.matcher is not None and now - self._checked < CHECK_EVERY:
+            return self.matcher
+        with self._lock:
+            self._checked = time.monotonic()
+            with self.db.read() as s:
+                current = _db_version(s)
+            if self.matcher is None or current != self.version:
+                self._refresh(current)
+            assert self.matcher is not None
+            return self.matcher
+
+    def _refresh(self, current: int) -> None:
+        saved = self._saved_version()
+        if saved == current and saved >= 0:
+            try:
+                self.matcher = Matcher.load(self.index_dir / "current")
+                self.version = current
+                log.info("claim_index_loaded", version=current, docs=len(self.matcher))
+                return
+            except Exception as exc:  # a damaged file is rebuilt from the store, never trusted
+                log.warning("claim_index_load_failed", error=repr(exc)[:200])
+        self.rebuild(current)
+
+    def rebuild(self, version: int | None = None) -> None:
+        with self.db.read() as s:
+            docs = [claim_doc(d) for d in _published(s)]
+            v = _db_version(s) if version is None else version
+        m = Matcher(docs)
+        self.matcher = m
+        self.version = v
+        self._save(m, v)
+        log.info("claim_index_built", version=v, docs=len(docs))
+
+    def apply(self, debunk_ids: list[int]) -> None:
+        """Upsert/remove these debunks in this process's matcher, bump the checkpoint, persist."""
+        with self._lock:
+            if self.matcher is None:
+                with self.db.read() as s:
+                    current = _db_version(s)
+                self._refresh(current)
+            m = self.matcher
+            assert m is not None
+            with self.db.read() as s:
+                public = {d.id: d for d in _published(s, debunk_ids)}
+                docs = [claim_doc(d) for d in public.values()]
+            gone = [str(i) for i in debunk_ids if i not in public]
+            if docs:
+                m.upsert(docs)
+            if gone:
+                m.remove(gone)
+            with self.db.write() as s:
+                row = s.get(Meta, VERSION_KEY)
+                v = (int(row.value) if row else 0) + 1
+                s.merge(Meta(key=VERSION_KEY, value=str(v)))
+            self.version = v
+            self._save(m, v)
+
+    def _saved_version(self) -> int:
+        try:
+            return int(json.loads((self.index_dir / "current" / "checkpoint.json").read_text())["version"])
+        except (OSError, ValueError, KeyError):
+            return -1
+
+    def _save(self, m: Matcher, version: int) -> None:
+        """Write to a temp dir and rename, so readers never see a half-written index."""
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.index_dir / f"tmp-{os.getpid()}-{version}"
+        m.save(tmp)
+        (tmp / "checkpoint.json").write_text(json.dumps({"version": version}))
+        final = self.index_dir / "current"
+        old = self.index_dir / f"old-{os.getpid()}-{version}"
+        if final.exists():
+            final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+_holders: dict[str, ClaimIndexHolder] = {}
+_holders_lock = threading.Lock()
+
+
+def holder(db: Database, index_dir: Path | None = None) -> ClaimIndexHolder:
+    with _holders_lock:
+        h = _holders.get(db.url)
+        if h is None:
+            h = _holders[db.url] = ClaimIndexHolder(db, index_dir or (get_settings().data_dir / "index"))
+        return h
+
+
+def set_index_dir(db: Database, index_dir: Path) -> None:
+    """Point this process's holder for `db` at a directory (app start-up, tests)."""
+    with _holders_lock:
+        if db.url not in _holders:
+            _holders[db.url] = ClaimIndexHolder(db, index_dir)
+
+
+@handler("index_debunk")
+def index_debunk_job(db: Database, payloads: list[dict[str, Any]]) -> None:
+    ids = sorted({int(p["debunk_id"]) for p in payloads})
+    holder(db).apply(ids)
+
+
+def hits_with_debunks(db: Database, hits: list[MatchHit], *, lang: str = "en") -> list[dict[str, Any]]:
+    """Attach each hit's public debunk; hits whose debunk is no longer public are dropped."""
+    if not hits:
+        return []
+    with db.read() as s:
+        by_id = {d.id: d for d in _published(s, [int(h.id) for h in hits])}
+        out = []
+        for h in hits:
+            d = by_id.get(int(h.id))
+            if d is None:
+                continue
+            out.append({"debunk": registry.public_dict(d, lang), "debunk_id": d.id, "score": round(h.score, 4),
+                        "band": h.band, "explanation": h.explanation, "matched_text": h.matched_text})
+        return out
+
+
+def match_text(db: Database, text: str, *, top_k: int = 5, lang: str = "en") -> list[dict[str, Any]]:
+    return hits_with_debunks(db, holder(db).get().match(text, top_k=top_k), lang=lang)
+
+
+def semantic_debunk_ids(db: Database, q: str, *, limit: int = 20) -> list[int]:
+    hits = holder(db).get().match(q, top_k=limit)
+    return [int(h.id) for h in hits]
+
+
+def load_matcher() -> Matcher:
+    """The matcher over the configured database's published debunks (CLI `match` / `scan`)."""
+    s = get_settings()
+    from qinglang.store.db import get_database
+
+    return holder(get_database(s.db_url), s.data_dir / "index").get()
