@@ -21,7 +21,7 @@ from qinglang import accounts
 from qinglang.auth.policy import Principal
 from qinglang.cases.routing import add_rule
 from qinglang.debunks import registry
-from qinglang.settings import get_settings
+from qinglang.settings import Settings, get_settings
 from qinglang.store.db import Database
 from qinglang.store.models import Debunk, Meta, Organisation, RoutingRule, User
 
@@ -49,7 +49,8 @@ def load_jsonl(name: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in _demo_file(name).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def load_demo(db: Database, secret: str, *, progress: bool = False, data_dir: Path | None = None) -> dict[str, int]:
+def load_demo(db: Database, settings: Settings | None = None, *, progress: bool = False) -> dict[str, int]:
+    settings = settings or get_settings()
     counts = {"organisations": 0, "users": 0, "routing_rules": 0, "debunks": 0, "reports": 0}
     orgs = load_json("organisations.json")
     with db.write() as s:
@@ -79,7 +80,7 @@ def load_demo(db: Database, secret: str, *, progress: bool = False, data_dir: Pa
             created.append((username, password))
             counts["users"] += 1
     if created:
-        _write_credentials(data_dir or get_settings().data_dir, created)
+        _write_credentials(settings.data_dir, created)
 
     items = load_jsonl("debunks.jsonl")
     with db.write() as s:
@@ -100,6 +101,10 @@ def load_demo(db: Database, secret: str, *, progress: bool = False, data_dir: Pa
             registry.create(s, actor, data, org_id=org_ids[item["org"]], key=item["key"], status="published",
                             published_at=published, actor_label=ACTOR)
             counts["debunks"] += 1
+    from qinglang.cases import demo_reports
+
+    counts["reports"] = demo_reports.load(db, settings or get_settings(), load_json("reports.json"),
+                                          now=datetime.now(UTC))
     with db.write() as s:
         s.merge(Meta(key="demo_loaded_at", value=datetime.now(UTC).isoformat()))
     return counts

@@ -10,7 +10,8 @@ from starlette.middleware.base import RequestResponseEndpoint
 
 from qinglang import __version__
 from qinglang.api import errors
-from qinglang.api.routes import admin, cases, debunks, health
+from qinglang.api.routes import actions, admin, cases, debunks, health, match, reports
+from qinglang.cases.ratelimit import RateLimiter
 from qinglang.settings import Settings, get_settings
 from qinglang.store.db import get_database
 
@@ -42,7 +43,11 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
     app.state.settings = settings
     app.state.db = db
     app.state.worker = None
+    app.state.limiter = RateLimiter(settings.rate_limit)
     errors.install(app)
+    from qinglang.match.store_source import set_index_dir
+
+    set_index_dir(db, settings.data_dir / "index")
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
@@ -53,6 +58,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
         response.headers.setdefault("X-Frame-Options", "DENY")
         return response
 
-    for router in (health.router, debunks.router, cases.router, admin.router):
+    for router in (health.router, debunks.router, match.router, reports.router, cases.router, actions.router,
+                   admin.router):
         app.include_router(router)
     return app

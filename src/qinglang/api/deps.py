@@ -46,7 +46,8 @@ def principal_from_token(db: Database, token: str) -> Principal:
         tok, user = row
         if tok.revoked_at is not None or (tok.expires_at is not None and tok.expires_at < now) or not user.active:
             raise Unauthorized("API token revoked, expired, or its user is disabled")
-        return Principal.of(user, via="token", token_id=tok.id, org_id=tok.org_id)
+        return Principal.of(user, via="token", token_id=tok.id, org_id=tok.org_id,
+                            trusted_flagger=tok.trusted_flagger)
 
 
 def principal_from_session(db: Database, cookie: str) -> Principal | None:

@@ -28,14 +28,17 @@ class Principal:
     org_id: int | None
     via: str = "token"  # "token" | "session" | "cli"
     token_id: int | None = None
+    trusted_flagger: bool = False
 
     @property
     def label(self) -> str:
         return f"{self.role}:{self.username}"
 
     @classmethod
-    def of(cls, user: User, *, via: str, token_id: int | None = None, org_id: int | None = None) -> Principal:
-        return cls(user.id, user.username, user.role, org_id if org_id is not None else user.org_id, via, token_id)
+    def of(cls, user: User, *, via: str, token_id: int | None = None, org_id: int | None = None,
+           trusted_flagger: bool = False) -> Principal:
+        return cls(user.id, user.username, user.role, org_id if org_id is not None else user.org_id, via, token_id,
+                   trusted_flagger)
 
 
 # permission → roles that hold it. Admins hold every permission.

@@ -56,7 +56,7 @@ def demo_load() -> None:
     from qinglang.demo import load_demo
 
     with migrated_database() as db:
-        summary = load_demo(db, get_settings().secret(), progress=True)
+        summary = load_demo(db, get_settings(), progress=True)
     console.print(summary)
 
 

@@ -21,6 +21,23 @@ log = structlog.get_logger("qinglang.jobs")
 
 Handler = Callable[[Database, list[dict[str, Any]]], None]
 HANDLERS: dict[str, Handler] = {}
+HANDLER_MODULES = ("qinglang.match.store_source", "qinglang.cases.pipeline", "qinglang.cases.webhooks",
+                   "qinglang.cases.sla")
+_running: list[Worker] = []
+
+
+def load_handlers() -> None:
+    """Import every module that registers job handlers (they register on import)."""
+    import importlib
+
+    for name in HANDLER_MODULES:
+        importlib.import_module(name)
+
+
+def notify_all() -> None:
+    """Wake this process's workers now (new work was just committed)."""
+    for w in list(_running):
+        w.notify()
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:
@@ -62,6 +79,7 @@ def run_once(db: Database, *, limit: int = 64) -> int:
 
 def drain(db: Database, *, max_rounds: int = 1000) -> None:
     """Run jobs until none is due (tests, CLI)."""
+    load_handlers()
     for _ in range(max_rounds):
         if run_once(db) == 0:
             return
@@ -70,7 +88,7 @@ def drain(db: Database, *, max_rounds: int = 1000) -> None:
 class Worker:
     """A daemon thread running `run_once` until stopped; woken early by `notify()`."""
 
-    def __init__(self, db: Database, *, idle_seconds: float = 0.5) -> None:
+    def __init__(self, db: Database, *, idle_seconds: float = 1.0) -> None:
         self.db = db
         self.idle_seconds = idle_seconds
         self._stop = threading.Event()
@@ -78,6 +96,8 @@ class Worker:
         self._thread = threading.Thread(target=self._loop, name="qinglang-worker", daemon=True)
 
     def start(self) -> None:
+        load_handlers()
+        _running.append(self)
         self._thread.start()
 
     def notify(self) -> None:
@@ -87,6 +107,8 @@ class Worker:
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout)
+        if self in _running:
+            _running.remove(self)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

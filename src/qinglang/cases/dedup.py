@@ -1,0 +1,121 @@
+"""Which open case a new report belongs to: same canonical URL, same or near-duplicate text, or same image.
+
+Near-duplicate text uses MinHash LSH (datasketch) over character shingles of the normalised text; images
+match by MD5 or by PDQ within Hamming distance 31. The in-memory LSH and PDQ lists are refreshed from the
+database inside the caller's write transaction, so reports processed by other processes are seen too.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from datasketch import MinHash, MinHashLSH
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from qinglang.media.hashing import PDQ_MATCH_THRESHOLD, hamming
+from qinglang.store.models import Case, Report, ReportImage
+from qinglang.taxonomy import OPEN_CASE_STATES
+from qinglang.text.normalize import normalize
+
+NUM_PERM = 64
+THRESHOLD = 0.7
+MIN_CHARS = 12  # shorter texts only match exactly: a few shared characters mean nothing
+
+
+def _shingles(norm: str, k: int = 3) -> set[bytes]:
+    t = norm.replace(" ", "")
+    if len(t) <= k:
+        return {t.encode()}
+    return {t[i:i + k].encode() for i in range(len(t) - k + 1)}
+
+
+def minhash(norm: str) -> MinHash:
+    m = MinHash(num_perm=NUM_PERM, seed=7)
+    m.update_batch(list(_shingles(norm)))
+    return m
+
+
+class DedupIndex:
+    def __init__(self) -> None:
+        self.lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
+        self.exact: dict[str, int] = {}  # normalised text -> case id
+        self.key_case: dict[str, int] = {}
+        self.pdq: list[tuple[str, int]] = []
+        self.last_report_id = 0
+        self.lock = threading.Lock()
+
+    def refresh(self, session: Session) -> None:
+        """Add reports that other transactions attached to cases since the last refresh."""
+        rows = session.execute(
+            select(Report.id, Report.text, Report.case_id).where(Report.id > self.last_report_id)
+            .where(Report.case_id.is_not(None)).order_by(Report.id)).all()
+        for rid, text, case_id in rows:
+            self.add_text(rid, text, case_id)
+            self.last_report_id = max(self.last_report_id, rid)
+        if rows:
+            lo = rows[0][0]
+            for pdq, case_id in session.execute(
+                    select(ReportImage.pdq, Report.case_id).join(Report, Report.id == ReportImage.report_id)
+                    .where(ReportImage.report_id >= lo).where(ReportImage.pdq.is_not(None))):
+                self.pdq.append((pdq, case_id))
+
+    def add_text(self, report_id: int, text: str, case_id: int) -> None:
+        norm = normalize(text) if text else ""
+        if not norm:
+            return
+        self.exact.setdefault(norm, case_id)
+        if len(norm) >= MIN_CHARS:
+            key = f"r{report_id}"
+            if key not in self.key_case:
+                self.lsh.insert(key, minhash(norm))
+                self.key_case[key] = case_id
+
+    def text_case(self, text: str) -> int | None:
+        norm = normalize(text) if text else ""
+        if not norm:
+            return None
+        if norm in self.exact:
+            return self.exact[norm]
+        if len(norm) < MIN_CHARS:
+            return None
+        hits = self.lsh.query(minhash(norm))
+        return min((self.key_case[h] for h in hits), default=None)
+
+    def pdq_case(self, pdq: str) -> int | None:
+        best: tuple[int, int] | None = None
+        for other, case_id in self.pdq:
+            d = hamming(pdq, other)
+            if d <= PDQ_MATCH_THRESHOLD and (best is None or d < best[0]):
+                best = (d, case_id)
+        return best[1] if best else None
+
+
+def find_case(session: Session, index: DedupIndex, report: Report, images: list[ReportImage]) -> tuple[int, str] | None:
+    """(open case id, why) for this report, or None when it starts a new case."""
+    candidates: list[tuple[int, str]] = []
+    if report.canonical_url:
+        cid = session.execute(select(Case.id).where(Case.canonical_url == report.canonical_url)
+                              .where(Case.state.in_(OPEN_CASE_STATES)).order_by(Case.id).limit(1)).scalar()
+        if cid:
+            candidates.append((cid, "same URL"))
+    if not candidates and report.text:
+        cid = index.text_case(report.text)
+        if cid:
+            candidates.append((cid, "same or near-duplicate text"))
+    if not candidates:
+        for img in images:
+            cid = session.execute(
+                select(Report.case_id).join(ReportImage, ReportImage.report_id == Report.id)
+                .where(ReportImage.md5 == img.md5).where(Report.case_id.is_not(None))
+                .where(Report.id != report.id).limit(1)).scalar()
+            if cid is None and img.pdq:
+                cid = index.pdq_case(img.pdq)
+            if cid:
+                candidates.append((cid, "same image"))
+                break
+    for cid, why in candidates:
+        state = session.execute(select(Case.state).where(Case.id == cid)).scalar()
+        if state in OPEN_CASE_STATES:
+            return cid, why
+    return None

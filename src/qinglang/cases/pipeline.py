@@ -1,0 +1,205 @@
+"""The background pass over new reports: match → triage → dedup into a case → route → prioritise.
+
+Runs as the batched `process_report` job: embedding and classification happen for the whole batch outside the
+write transaction; the case changes for the batch commit in one short transaction. The same function serves
+the in-process worker and a scaled-out queue.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from qinglang import audit
+from qinglang.cases import dedup, priority
+from qinglang.cases.routing import route
+from qinglang.jobs.worker import handler
+from qinglang.store.db import Database
+from qinglang.store.models import ApiToken, Campaign, Case, Report, ReportImage
+from qinglang.taxonomy import CATEGORY_BY_CODE
+
+log = structlog.get_logger("qinglang.pipeline")
+_dedup: dict[str, dedup.DedupIndex] = {}
+
+
+def _dedup_index(db: Database) -> dedup.DedupIndex:
+    return _dedup.setdefault(db.url, dedup.DedupIndex())
+
+
+def _match_texts(db: Database, texts: list[str]) -> list[tuple[int, float] | None]:
+    """The best `match`-band debunk per text (None for no text or no match)."""
+    from qinglang.match.store_source import holder
+
+    out: list[tuple[int, float] | None] = [None] * len(texts)
+    idx = [i for i, t in enumerate(texts) if t.strip()]
+    if not idx:
+        return out
+    matcher = holder(db).get()
+    if len(matcher) == 0:
+        return out
+    for i, hits in zip(idx, matcher.match_many([texts[i] for i in idx], top_k=1), strict=True):
+        if hits and hits[0].band == "match":
+            out[i] = (int(hits[0].id), float(hits[0].score))
+    return out
+
+
+def active_campaign(session: Session, category: str, now: datetime) -> Campaign | None:
+    for c in session.execute(select(Campaign).where(Campaign.starts_at <= now, Campaign.ends_at >= now)
+                             .order_by(Campaign.boost.desc())).scalars():
+        if category in (c.categories or []):
+            return c
+    return None
+
+
+def _trust(session: Session, case_id: int) -> float:
+    rows = session.execute(select(Report.reporter_key, Report.token_id).where(Report.case_id == case_id)
+                           .distinct()).all()
+    values = []
+    for key, token_id in rows:
+        flagger = bool(token_id and session.execute(
+            select(ApiToken.trusted_flagger).where(ApiToken.id == token_id)).scalar())
+        hist = session.execute(select(Report.rejected, func.count()).where(Report.reporter_key == key)
+                               .where(Report.case_id != case_id).group_by(Report.rejected)).all()
+        counts = {bool(r): int(n) for r, n in hist}
+        values.append(priority.reporter_trust(trusted_flagger=flagger, accepted=counts.get(False, 0),
+                                              rejected=counts.get(True, 0)))
+    return round(sum(values) / len(values), 3) if values else 1.0
+
+
+def refresh_priority(session: Session, case: Case, *, now: datetime | None = None) -> None:
+    now = now or datetime.now(UTC)
+    camp = session.get(Campaign, case.campaign_id) if case.campaign_id else active_campaign(session, case.category, now)
+    boost, why = 1.0, ""
+    detectors = (case.triage or {}).get("detectors", {})
+    fired = [f"{k} {v.get('score', 0):.2f}" for k, v in detectors.items()
+             if isinstance(v, dict) and v.get("score", 0) >= 0.8 and k != "misinfo"]
+    if fired:
+        boost, why = 1.2, "detector(s) fired: " + ", ".join(fired)
+    score, explain = priority.compute(priority.PriorityInput(
+        category=case.category, reporters=case.reporter_count, claimed_views=case.claimed_views,
+        campaign_boost=camp.boost if camp else 1.0, campaign=camp.key if camp else None,
+        trust=_trust(session, case.id), detector_boost=boost, detector_reason=why))
+    case.priority = score
+    case.priority_explain = explain
+
+
+def _new_case(session: Session, report: Report, now: datetime) -> Case:
+    camp = active_campaign(session, report.category, now)
+    case = Case(category=report.category, state="new", canonical_url=report.canonical_url,
+                platform=report.platform, campaign_id=camp.id if camp else None, first_reported_at=report.created_at,
+                last_reported_at=report.created_at, created_at=now, updated_at=now,
+                due_at=report.created_at + CATEGORY_BY_CODE[report.category].sla)
+    session.add(case)
+    session.flush()
+    r = route(session, category=case.category, platform=case.platform, campaign_id=case.campaign_id)
+    if r is not None:
+        case.org_id = r.org_id
+        case.state = "routed"
+    audit.record(session, actor="system:pipeline", action="case.create", object_type="case", object_id=case.id,
+                 summary={"category": case.category, "routed_to": case.org_id, "why": r.reason if r else "no org",
+                          "report": report.id})
+    if r is not None:
+        _emit(session, case, "case.routed", {"reason": r.reason})
+    return case
+
+
+def _emit(session: Session, case: Case, event: str, extra: dict[str, Any]) -> None:
+    from qinglang.cases.webhooks import emit
+
+    if case.org_id is not None:
+        emit(session, org_id=case.org_id, event=event, payload={"case": _webhook_case(case), **extra})
+
+
+def _webhook_case(case: Case) -> dict[str, Any]:
+    return {"id": case.id, "category": case.category, "state": case.state, "url": case.canonical_url,
+            "platform": case.platform, "reporter_count": case.reporter_count, "debunk_id": case.debunk_id,
+            "due_at": case.due_at.isoformat() if case.due_at else None}
+
+
+def process_reports(db: Database, report_ids: list[int]) -> int:
+    """Process these reports (skipping any already processed). Returns how many were processed."""
+    with db.read() as s:
+        reports = list(s.execute(select(Report).where(Report.id.in_(report_ids), Report.processed.is_(False))
+                                 .order_by(Report.id)).scalars())
+    if not reports:
+        return 0
+    texts = [r.text or "" for r in reports]
+    matches = _match_texts(db, texts)
+    triage = _triage(texts, [r.description for r in reports])
+    index = _dedup_index(db)
+    now = datetime.now(UTC)
+    with index.lock, db.write() as s:
+        index.refresh(s)
+        touched: dict[int, Case] = {}
+        for report, match, tri in zip(reports, matches, triage, strict=True):
+            r = s.get(Report, report.id)
+            if r is None or r.processed:
+                continue
+            images = list(s.execute(select(ReportImage).where(ReportImage.report_id == r.id)).scalars())
+            found = dedup.find_case(s, index, r, images)
+            if found:
+                case = s.get(Case, found[0])
+                assert case is not None
+                why = found[1]
+            else:
+                case = _new_case(s, r, now)
+                why = "new case"
+            r.case_id = case.id
+            r.processed = True
+            if match:
+                r.debunk_id, r.match_score = match
+                if case.debunk_id is None:
+                    case.debunk_id = match[0]
+            if tri:
+                case.triage = _merge_triage(case.triage or {}, tri)
+                _link_indicators(s, case, r, tri)
+            case.report_count = int(s.execute(select(func.count()).select_from(Report)
+                                              .where(Report.case_id == case.id)).scalar_one())
+            case.reporter_count = int(s.execute(select(func.count(func.distinct(Report.reporter_key)))
+                                                .where(Report.case_id == case.id)).scalar_one())
+            case.claimed_views = max(case.claimed_views, r.claimed_views)
+            case.first_reported_at = min(case.first_reported_at, r.created_at)
+            case.last_reported_at = max(case.last_reported_at, r.created_at)
+            case.updated_at = now
+            s.flush()
+            index.add_text(r.id, r.text, case.id)
+            for img in images:
+                if img.pdq:
+                    index.pdq.append((img.pdq, case.id))
+            index.last_report_id = max(index.last_report_id, r.id)
+            audit.record(s, actor="system:pipeline", action="report.process", object_type="report",
+                         object_id=r.id, summary={"case": case.id, "why": why, "debunk": r.debunk_id})
+            touched[case.id] = case
+        for case in touched.values():
+            refresh_priority(s, case, now=now)
+    return len(reports)
+
+
+def _triage(texts: list[str], descriptions: list[str]) -> list[dict[str, Any] | None]:
+    """Classifier and detector results per report (see qinglang.triage)."""
+    from qinglang.cases.triage_bridge import analyze_reports
+
+    return analyze_reports(texts, descriptions)
+
+
+def _merge_triage(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(new)
+    ind = {(i["kind"], i["value"]) for i in old.get("indicators", [])}
+    merged["indicators"] = old.get("indicators", []) + [i for i in new.get("indicators", [])
+                                                        if (i["kind"], i["value"]) not in ind]
+    return merged
+
+
+def _link_indicators(session: Session, case: Case, report: Report, tri: dict[str, Any]) -> None:
+    from qinglang.cases.triage_bridge import link_indicators
+
+    link_indicators(session, case, report, tri.get("indicators", []))
+
+
+@handler("process_report")
+def process_report_job(db: Database, payloads: list[dict[str, Any]]) -> None:
+    process_reports(db, [int(p["report_id"]) for p in payloads])
