@@ -97,6 +97,8 @@ def test_qrels_one_relevant_claim_per_query(
         assert vclaim_id in ids, qid
     per_claim = Counter(row[2] for row in qrels)
     assert max(per_claim.values()) <= 2, per_claim.most_common(3)
+    assert len(per_claim) >= 100, "most claims must be the target of some query"
+    assert len(ids - per_claim.keys()) >= 20, "the pool needs untargeted distractors"
 
 
 def test_queries_paraphrase_rather_than_copy_their_claim(
