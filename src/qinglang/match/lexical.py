@@ -19,6 +19,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
+from qinglang.text.normalize import normalize
 from qinglang.text.segment import tokens as _segment
 
 K1 = 1.2
@@ -34,6 +35,7 @@ _EN_STOP = frozenset(
 _ZH_STOP = frozenset(
     "的 了 是 在 和 与 及 或 就 都 也 而 着 吗 呢 吧 啊 呀 哦 这 那 这个 那个 有 被 把 让 给 我 你 他 她 它 们".split()
 )
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}")
 _TWEET_TAIL = re.compile(r"pic\.twitter\.com/\S+", re.IGNORECASE)
 
 
@@ -60,7 +62,12 @@ def _fold(word: str) -> str:
 def match_tokens(text: str) -> list[str]:
     """Content tokens for lexical matching: normalised, segmented, stop words removed, plurals folded."""
     toks = _segment(split_tags(_TWEET_TAIL.sub(" ", text)))
-    return [_fold(t) for t in toks if t not in _EN_STOP and t not in _ZH_STOP]
+    out = [_fold(t) for t in toks if t not in _EN_STOP and t not in _ZH_STOP]
+    # Chinese paraphrases segment differently (陈醋/醋, 冠状病毒/新冠病毒); character bigrams of each
+    # Chinese run give BM25 and the overlap features a segmentation-independent view.
+    for run in _CJK.findall(normalize(text)):
+        out.extend(run[i : i + 2] for i in range(len(run) - 1) if run[i : i + 2] not in _ZH_STOP)
+    return out
 
 
 def _idf(df: float, n: float) -> float:

@@ -1,0 +1,209 @@
+"""Bulk scanning of posts against the debunk pool: streaming, resumable, cached, on every core.
+
+``scan_batch`` is the one plain function every runner calls (the CLI's local process pool here; a Ray or
+Dask runner later). ``scan_file`` streams a JSONL file of ``{"id", "text"}`` posts to a JSONL file of
+``{"id", "hits"}`` lines in input order, skips ids already written (resume after interruption), and
+answers reposts from a cache keyed by exact and by normalised text. Never reads the store and never
+holds the whole input in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from qinglang.errors import Invalid, NotFound
+from qinglang.match.matcher import Matcher
+from qinglang.text.normalize import normalize
+
+Hits = list[dict[str, Any]]
+
+
+def scan_batch(matcher: Matcher, texts: Sequence[str], *, top_k: int = 3) -> list[Hits]:
+    """Match a batch of texts; hits as plain dicts (JSON-ready)."""
+    return [[asdict(h) for h in hs] for hs in matcher.match_many(list(texts), top_k=top_k)]
+
+
+class ScanCache:
+    """Bounded LRU of results keyed by exact text and by normalised text (reposts cost nothing)."""
+
+    def __init__(self, max_items: int = 200_000) -> None:
+        self._d: OrderedDict[str, Hits] = OrderedDict()
+        self.max_items = max_items
+        self.hits = 0
+
+    def get(self, text: str) -> Hits | None:
+        for key in (text, "\x00" + normalize(text)):
+            v = self._d.get(key)
+            if v is not None:
+                self._d.move_to_end(key)
+                self.hits += 1
+                return v
+        return None
+
+    def put(self, text: str, hits: Hits) -> None:
+        for key in (text, "\x00" + normalize(text)):
+            self._d[key] = hits
+            self._d.move_to_end(key)
+        while len(self._d) > self.max_items:
+            self._d.popitem(last=False)
+
+
+def done_ids(out: Path) -> set[str]:
+    """Ids already in an output file; a torn last line (interrupted write) is cut off."""
+    if not out.is_file():
+        return set()
+    data = out.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end != len(data):
+        with out.open("r+b") as f:
+            f.truncate(end)
+    ids: set[str] = set()
+    for line in data[:end].splitlines():
+        if line.strip():
+            ids.add(str(json.loads(line)["id"]))
+    return ids
+
+
+def read_posts(path: Path, skip: set[str] | None = None) -> Iterator[tuple[str, str]]:
+    """(id, text) per JSONL line; a malformed line raises Invalid naming the line number."""
+    if not path.is_file():
+        raise NotFound(f"file not found: {path}")
+    skip = skip or set()
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                pid, text = str(rec["id"]), rec["text"]
+                if not isinstance(text, str):
+                    raise TypeError("text is not a string")
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raise Invalid(f"{path}:{n}: expected a JSON object with id and text ({e})") from e
+            if pid not in skip:
+                yield pid, text
+
+
+def count_lines(path: Path) -> int:
+    with path.open("rb") as f:
+        return sum(1 for line in f if line.strip())
+
+
+# ---- worker processes ---------------------------------------------------------------------
+_worker_matcher: Matcher | None = None
+_worker_top_k = 3
+
+
+def _init_worker(matcher_dir: str, threads: int, top_k: int) -> None:
+    global _worker_matcher, _worker_top_k
+    os.environ["QINGLANG_EMBED_THREADS"] = str(threads)
+    _worker_matcher = Matcher.load(Path(matcher_dir))
+    _worker_top_k = top_k
+
+
+def _work(texts: list[str]) -> list[Hits]:
+    assert _worker_matcher is not None
+    return scan_batch(_worker_matcher, texts, top_k=_worker_top_k)
+
+
+@dataclass
+class ScanStats:
+    posts: int = 0
+    skipped: int = 0
+    cached: int = 0
+    matched: int = 0
+
+
+def scan_file(
+    matcher: Matcher,
+    posts: Path,
+    out: Path,
+    *,
+    workers: int = 1,
+    top_k: int = 3,
+    batch: int = 128,
+    on_progress: Callable[[int], None] | None = None,
+) -> ScanStats:
+    """Scan ``posts`` into ``out`` (appending after what is already there)."""
+    if workers < 1:
+        raise Invalid("workers must be at least 1", field="workers")
+    stats = ScanStats()
+    skip = done_ids(out)
+    stats.skipped = len(skip)
+    cache = ScanCache()
+    tmp: tempfile.TemporaryDirectory[str] | None = None
+    pool: ProcessPoolExecutor | None = None
+    if workers > 1:
+        tmp = tempfile.TemporaryDirectory(prefix="qinglang-scan-")
+        matcher.save(Path(tmp.name))
+        pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
+                                   initargs=(tmp.name, 1, top_k))
+    try:
+        with out.open("a", encoding="utf-8") as fo:
+            inflight: deque[tuple[list[tuple[str, str]], list[str], list[Future[list[Hits]]]]] = deque()
+
+            pending: set[str] = set()
+
+            def flush_one() -> None:
+                items, todo, futs = inflight.popleft()
+                results: list[Hits] = [h for f in futs for h in f.result()]
+                for text, hits in zip(todo, results, strict=True):
+                    cache.put(text, hits)
+                    pending.discard(normalize(text))
+                for pid, text in items:
+                    hits = cache.get(text)
+                    if hits is None:  # evicted between put and get: recompute in-process
+                        hits = scan_batch(matcher, [text], top_k=top_k)[0]
+                    fo.write(json.dumps({"id": pid, "hits": hits}, ensure_ascii=False) + "\n")
+                    stats.posts += 1
+                    stats.matched += bool(hits and hits[0]["band"] == "match")
+                fo.flush()
+                if on_progress:
+                    on_progress(len(items))
+
+            def submit(items: list[tuple[str, str]]) -> None:
+                todo: list[str] = []
+                for _, text in items:
+                    key = normalize(text)
+                    if key in pending or cache.get(text) is not None:
+                        stats.cached += 1  # a repost: answered when its first copy is
+                        continue
+                    pending.add(key)
+                    todo.append(text)
+                futs: list[Future[list[Hits]]] = []
+                if todo and pool is not None:
+                    step = -(-len(todo) // workers)
+                    futs = [pool.submit(_work, todo[i : i + step]) for i in range(0, len(todo), step)]
+                elif todo:
+                    f: Future[list[Hits]] = Future()
+                    f.set_result(scan_batch(matcher, todo, top_k=top_k))
+                    futs = [f]
+                inflight.append((items, todo, futs))
+
+            chunk: list[tuple[str, str]] = []
+            for item in read_posts(posts, skip):
+                chunk.append(item)
+                if len(chunk) >= batch:
+                    submit(chunk)
+                    chunk = []
+                    while len(inflight) > (2 if pool is not None else 0):
+                        flush_one()
+            if chunk:
+                submit(chunk)
+            while inflight:
+                flush_one()
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        if tmp is not None:
+            tmp.cleanup()
+    return stats
