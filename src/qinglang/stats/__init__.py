@@ -1,0 +1,1 @@
+"""Transparency statistics and exports computed from the store. Never include personal data in a statistic."""

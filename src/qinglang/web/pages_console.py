@@ -1,0 +1,189 @@
+"""Console pages for reviewers and organisation agents: login, the prioritised queue, a case, claim and decide.
+
+Every POST checks the session's CSRF token; every case read goes through the authorization policy. Reporter
+contact data is never shown here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from qinglang import accounts
+from qinglang.api.deps import SESSION_COOKIE
+from qinglang.auth.policy import Principal, has, require_case, scope_cases
+from qinglang.cases import views
+from qinglang.debunks import registry
+from qinglang.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from qinglang.store.models import Appeal, AuditEvent, Campaign, Case, CaseIndicator, Indicator, Organisation, User
+from qinglang.taxonomy import ACTIONS, CATEGORIES
+from qinglang.web.render import app_db, app_settings, check_csrf, console_principal, redirect, render, require_console
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+NOTICES = ("claimed", "decided", "appeal_decided", "logged_out")
+
+
+def _safe_next(nxt: str) -> str:
+    return nxt if nxt.startswith("/console") and not nxt.startswith("//") else "/console"
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: Annotated[str, Query(max_length=500)] = "/console") -> Response:
+    if console_principal(request) is not None:
+        return redirect(_safe_next(next))
+    return render(request, "console/login.html", {"next": _safe_next(next), "error": ""})
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, username: Annotated[str, Form(max_length=64)] = "",
+          password: Annotated[str, Form(max_length=200)] = "",
+          next: Annotated[str, Form(max_length=500)] = "/console") -> Response:
+    try:
+        with app_db(request).write() as s:
+            _, cookie, _ = accounts.login(s, username=username, password=password)
+    except Unauthorized:
+        return render(request, "console/login.html", {"next": _safe_next(next), "error": "login_failed",
+                                                      "username": username}, status=401)
+    response = redirect(_safe_next(next))
+    response.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="lax",
+                        secure=app_settings(request).cookie_secure, max_age=int(accounts.SESSION_TTL.total_seconds()),
+                        path="/")
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, csrf)
+    with app_db(request).write() as s:
+        accounts.logout(s, request.cookies.get(SESSION_COOKIE, ""))
+    response = redirect("/console/login")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("", response_class=HTMLResponse)
+def queue_page(request: Request, category: Annotated[str, Query(max_length=32)] = "",
+               campaign: Annotated[int | None, Query(ge=1)] = None, org: Annotated[int | None, Query(ge=1)] = None,
+               sla: Annotated[str, Query(pattern="^(|due_soon|overdue)$")] = "",
+               page: Annotated[int, Query(ge=1, le=1000)] = 1) -> Response:
+    p = require_console(request)
+    if not has(p, "cases:read"):
+        return redirect("/console/debunks")
+    from qinglang.cases import workflow
+
+    per_page = 50
+    with app_db(request).read() as s:
+        cases = workflow.queue(s, p, category=category or None, campaign_id=campaign, org_id=org,
+                               sla=sla or None, limit=per_page + 1, offset=(page - 1) * per_page)
+        orgs = {o.id: o for o in s.execute(select(Organisation).order_by(Organisation.key)).scalars()}
+        users = {u.id: u.username for u in s.execute(select(User)).scalars()}
+        ctx = {"cases": [_row(c, orgs, users) for c in cases[:per_page]], "more": len(cases) > per_page,
+               "page": page, "categories": CATEGORIES, "orgs": list(orgs.values()),
+               "campaigns": list(s.execute(select(Campaign).order_by(Campaign.starts_at.desc())).scalars()),
+               "f": {"category": category, "campaign": campaign, "org": org, "sla": sla}}
+    return render(request, "console/queue.html", ctx)
+
+
+def _row(c: Case, orgs: dict[int, Organisation], users: dict[int, str]) -> dict[str, Any]:
+    row = views.case_summary(c)
+    row["org"] = orgs.get(c.org_id) if c.org_id else None
+    row["claimed_by_name"] = users.get(c.claimed_by) if c.claimed_by else None
+    row["due_at_dt"] = c.due_at
+    return row
+
+
+def case_context(s: Session, p: Principal, case_id: int, lang: str) -> dict[str, Any]:
+    case = s.get(Case, case_id)
+    if case is None:
+        raise NotFound(f"case {case_id} not found")
+    require_case(p, case)
+    detail = views.case_detail(s, case, p)
+    indicators = s.execute(select(Indicator).join(CaseIndicator, CaseIndicator.indicator_id == Indicator.id)
+                           .where(CaseIndicator.case_id == case.id).distinct()).scalars().all()
+    linked: list[Case] = []
+    if indicators:
+        q = (select(Case).join(CaseIndicator, CaseIndicator.case_id == Case.id)
+             .where(CaseIndicator.indicator_id.in_([i.id for i in indicators]), Case.id != case.id).distinct()
+             .order_by(Case.priority.desc()).limit(20))
+        linked = list(s.execute(scope_cases(p, q)).scalars())
+    history = s.execute(select(AuditEvent).where(AuditEvent.object_type == "case",
+                                                 AuditEvent.object_id == str(case.id))
+                        .order_by(AuditEvent.id)).scalars().all()
+    orgs = list(s.execute(select(Organisation).order_by(Organisation.key)).scalars())
+    org_names = {o.id: o.name(lang) for o in orgs}
+    appeals = s.execute(select(Appeal).where(Appeal.case_id == case.id).order_by(Appeal.id)).scalars().all()
+    return {
+        "case": case, "detail": detail, "content": case.content,
+        "debunk": registry.public_dict(case.debunk, lang) if case.debunk else None,
+        "indicators": indicators, "linked": linked, "history": history, "orgs": orgs, "org_names": org_names,
+        "appeals": appeals, "actions": ACTIONS, "may_act": has(p, "cases:act"),
+        "may_decide_appeals": has(p, "appeals:decide"),
+        "claimed_by_name": s.get(User, case.claimed_by).username if case.claimed_by else None,
+        "errors": {}, "values": {},
+    }
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+def case_page(request: Request, case_id: int, notice: Annotated[str, Query(max_length=32)] = "") -> Response:
+    p = require_console(request)
+    from qinglang.web.render import pick_lang
+
+    with app_db(request).read() as s:
+        ctx = case_context(s, p, case_id, pick_lang(request))
+    ctx["notice"] = notice if notice in NOTICES else ""
+    return render(request, "console/case.html", ctx)
+
+
+@router.post("/cases/{case_id}/claim")
+def claim(request: Request, case_id: int, csrf: Annotated[str, Form()] = "") -> Response:
+    p = require_console(request, "cases:act")
+    check_csrf(request, csrf)
+    from qinglang.cases import workflow
+
+    workflow.claim(app_db(request), p, case_id)
+    return redirect(f"/console/cases/{case_id}?notice=claimed")
+
+
+@router.post("/cases/{case_id}/decide", response_class=HTMLResponse)
+def decide(request: Request, case_id: int, csrf: Annotated[str, Form()] = "",
+           action: Annotated[str, Form(max_length=32)] = "", ground: Annotated[str, Form(max_length=5000)] = "",
+           facts: Annotated[str, Form(max_length=5000)] = "", refer_to: Annotated[str, Form(max_length=64)] = "",
+           debunk_id: Annotated[str, Form(max_length=12)] = "",
+           automated_detection: Annotated[str, Form(max_length=5)] = "") -> Response:
+    p = require_console(request, "cases:act")
+    check_csrf(request, csrf)
+    from qinglang.cases import workflow
+    from qinglang.web.render import pick_lang
+
+    try:
+        if debunk_id.strip() and not debunk_id.strip().isdigit():
+            raise Invalid("debunk must be a debunk number", field="debunk_id")
+        workflow.decide(app_db(request), p, case_id, action=action, ground=ground, facts=facts,
+                        automated_detection=bool(automated_detection), refer_to=refer_to or None,
+                        debunk_id=int(debunk_id) if debunk_id.strip() else None)
+    except (Invalid, Conflict) as exc:
+        with app_db(request).read() as s:
+            ctx = case_context(s, p, case_id, pick_lang(request))
+        ctx["errors"] = {exc.field or "form": exc.message}
+        ctx["values"] = {"action": action, "ground": ground, "facts": facts, "refer_to": refer_to,
+                         "debunk_id": debunk_id}
+        return render(request, "console/case.html", ctx, status=exc.status)
+    return redirect(f"/console/cases/{case_id}?notice=decided")
+
+
+@router.post("/appeals/{appeal_id}/decide")
+def decide_appeal(request: Request, appeal_id: int, csrf: Annotated[str, Form()] = "",
+                  outcome: Annotated[str, Form(pattern="^(upheld|reversed)$")] = "upheld",
+                  reasons: Annotated[str, Form(max_length=5000)] = "") -> Response:
+    p = require_console(request, "appeals:decide")
+    check_csrf(request, csrf)
+    from qinglang.cases import workflow
+
+    appeal = workflow.decide_appeal(app_db(request), p, appeal_id, outcome=outcome, reasons=reasons)
+    if appeal.case_id is None:
+        raise Forbidden("appeal has no case")
+    return redirect(f"/console/cases/{appeal.case_id}?notice=appeal_decided")
