@@ -10,7 +10,7 @@ from starlette.middleware.base import RequestResponseEndpoint
 
 from qinglang import __version__
 from qinglang.api import errors
-from qinglang.api.routes import actions, admin, cases, debunks, health, match, reports
+from qinglang.api.routes import actions, admin, cases, debunks, health, intel, match, reports, webhooks
 from qinglang.cases.ratelimit import RateLimiter
 from qinglang.settings import Settings, get_settings
 from qinglang.store.db import get_database
@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
         app.state.worker = worker
         if worker:
             worker.start()
+            from qinglang.cases.sla import ensure_scheduled; ensure_scheduled(db)  # noqa: E702, I001
         try:
             yield
         finally:
@@ -59,6 +60,9 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
         return response
 
     for router in (health.router, debunks.router, match.router, reports.router, cases.router, actions.router,
-                   admin.router):
+                   intel.router, admin.router, webhooks.router):
         app.include_router(router)
+    from qinglang.web import mount
+
+    mount(app)
     return app
