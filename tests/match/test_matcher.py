@@ -1,0 +1,171 @@
+"""The hybrid matcher with the real embedding model on small hand-written pools."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qinglang.errors import Invalid
+from qinglang.match import BANDS, ClaimDoc, Embedder, Matcher, get_embedder
+
+POOL = [
+    ClaimDoc("vinegar", "Drinking vinegar kills the coronavirus", ("喝醋能杀死新冠病毒",), "Does vinegar cure COVID?"),
+    ClaimDoc("5g", "5G towers spread the coronavirus", (), "5G and COVID-19"),
+    ClaimDoc("bananas", "Bananas imported from Ecuador carry a flesh-eating bacteria"),
+    ClaimDoc("moon", "The moon landing in 1969 was filmed in a studio", (), "Was the moon landing faked?"),
+    ClaimDoc("salt", "食用碘盐可以预防核辐射", ("吃碘盐能防辐射",), "碘盐防辐射？", lang="zh"),
+    ClaimDoc("alarm", "空调开一整夜会导致人中毒死亡", (), "", lang="zh"),
+    ClaimDoc("pension", "The government will stop paying pensions to people over 80 next year"),
+    ClaimDoc("eclipse", "Looking at a solar eclipse through sunglasses is safe"),
+]
+
+
+class CountingEmbedder(Embedder):
+    """Wraps the real model and counts calls, to prove loads do not re-embed."""
+
+    def __init__(self) -> None:
+        self.inner = get_embedder()
+        self.texts = 0
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.texts += len(texts)
+        return self.inner.embed(texts)
+
+
+@pytest.fixture(scope="module")
+def matcher() -> Matcher:
+    return Matcher(POOL)
+
+
+def _top(m: Matcher, text: str) -> str:
+    hits = m.match(text, top_k=3)
+    assert hits, text
+    return hits[0].id
+
+
+def test_lexical_hit_with_shared_words(matcher: Matcher) -> None:
+    hits = matcher.match("Ecuador bananas have flesh-eating bacteria, share!!", top_k=3)
+    assert hits[0].id == "bananas"
+    assert "shared key terms" in hits[0].explanation
+    assert hits[0].score > hits[1].score
+
+
+def test_dense_hit_for_a_paraphrase(matcher: Matcher) -> None:
+    assert _top(matcher, "astronauts never went, Apollo 11 was shot on a Hollywood set") == "moon"
+    assert _top(matcher, "old people will lose their retirement payments from 2027") == "pension"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("家里老人说吃碘盐就能防核辐射，赶紧去超市抢盐", "salt"),
+        ("开着空调睡一晚上会死人，千万别这样", "alarm"),
+        ("听说5G基站会传播新冠病毒，小区要拆基站了", "5g"),  # Chinese text, English-only debunk
+        ("Eating iodised salt protects you from nuclear radiation", "salt"),  # English text, Chinese debunk
+        ("Sleeping with the air conditioner on all night can poison and kill you", "alarm"),
+    ],
+)
+def test_chinese_and_cross_lingual(matcher: Matcher, text: str, expected: str) -> None:
+    assert _top(matcher, text) == expected
+
+
+def test_traditional_chinese_matches_simplified(matcher: Matcher) -> None:
+    assert _top(matcher, "聽說吃碘鹽能防核輻射") == "salt"
+
+
+def test_variant_reported_as_matched_text(matcher: Matcher) -> None:
+    hit = matcher.match("喝醋可以杀死新冠病毒吗？", top_k=1)[0]
+    assert hit.id == "vinegar"
+    assert hit.matched_text == "喝醋能杀死新冠病毒"
+    assert hit.explanation.startswith("variant matched")
+
+
+def test_scores_are_probabilities_with_bands(matcher: Matcher) -> None:
+    for text in ["Drinking vinegar kills the coronavirus", "I like trains", "喝醋能杀死新冠病毒"]:
+        for h in matcher.match(text, top_k=5):
+            assert 0.0 <= h.score <= 1.0 and h.band in BANDS and h.explanation and h.matched_text
+    exact = matcher.match("Drinking vinegar kills the coronavirus", top_k=2)
+    assert exact[0].band == "match" and exact[1].band != "match"
+    unrelated = matcher.match("My cat sleeps on the sofa all afternoon", top_k=1)
+    assert unrelated[0].band != "match"
+
+
+def test_match_many_agrees_with_match(matcher: Matcher) -> None:
+    texts = ["5G masts cause covid", "吃碘盐防辐射"]
+    many = matcher.match_many(texts, top_k=2)
+    assert [hs[0].id for hs in many] == [matcher.match(t, top_k=2)[0].id for t in texts]
+    assert matcher.match_many([], top_k=2) == []
+    with pytest.raises(Invalid):
+        matcher.match("x", top_k=0)
+
+
+def test_incremental_upsert_correct_and_remove() -> None:
+    emb = CountingEmbedder()
+    m = Matcher(POOL, embedder=emb)
+    before = emb.texts
+    m.upsert([ClaimDoc("ufo", "A UFO landed in a wheat field in Kansas last night")])
+    assert emb.texts - before == 1  # only the new debunk was embedded
+    assert len(m) == len(POOL) + 1
+    assert _top(m, "aliens landed their spaceship on a Kansas farm") == "ufo"
+    m.upsert([ClaimDoc("ufo", "Drinking bleach cures malaria")])  # correction replaces the text
+    assert _top(m, "bleach cures malaria") == "ufo"
+    assert all(h.id != "ufo" for h in m.match("UFO wheat field Kansas", top_k=3) if h.band == "match")
+    m.remove(["ufo", "bananas", "never-existed"])
+    assert "ufo" not in m and "bananas" not in m and len(m) == len(POOL) - 1
+    assert all(h.id not in {"ufo", "bananas"} for h in m.match("Ecuador bananas bacteria", top_k=10))
+
+
+def test_invalid_docs_rejected() -> None:
+    m = Matcher(embedder=get_embedder())
+    with pytest.raises(Invalid):
+        m.upsert([ClaimDoc("", "text")])
+    with pytest.raises(Invalid):
+        m.upsert([ClaimDoc("x", "   ")])
+    assert m.match("anything") == []
+
+
+def test_save_load_round_trip_without_reembedding(matcher: Matcher, tmp_path: Path) -> None:
+    m = Matcher(POOL)
+    m.upsert([ClaimDoc("late", "Chewing gum stays in your stomach for seven years")])  # lives in the delta
+    m.remove(["eclipse"])
+    m.save(tmp_path / "m")
+    emb = CountingEmbedder()
+    loaded = Matcher.load(tmp_path / "m", embedder=emb)
+    assert emb.texts == 0 and len(loaded) == len(m)
+    for text in ["swallowed gum stays inside you for 7 years", "吃碘盐防辐射", "Apollo was filmed in a studio"]:
+        assert [(h.id, h.score) for h in loaded.match(text)] == [(h.id, h.score) for h in m.match(text)]
+    assert "eclipse" not in loaded
+    with pytest.raises(Invalid):
+        Matcher.load(tmp_path / "missing")
+
+
+def test_reads_run_while_updates_happen() -> None:
+    m = Matcher(POOL)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                for hs in m.match_many(["5G towers spread covid", "吃碘盐防辐射"], top_k=3):
+                    assert hs and hs[0].id in {"5g", "salt"}
+        except BaseException as e:  # noqa: BLE001 - surfaced below
+            errors.append(e)
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for i in range(30):
+        m.upsert([ClaimDoc(f"n{i}", f"Rumour number {i} about a celebrity wedding in Paris")])
+        if i % 3 == 0:
+            m.remove([f"n{i}"])
+    m.compact()
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(m) == len(POOL) + 20
