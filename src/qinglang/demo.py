@@ -107,6 +107,9 @@ def load_demo(db: Database, settings: Settings | None = None, *, progress: bool 
                                           now=datetime.now(UTC))
     with db.write() as s:
         s.merge(Meta(key="demo_loaded_at", value=datetime.now(UTC).isoformat()))
+    from qinglang.jobs.worker import drain
+
+    drain(db)  # index the debunks now, so the first request does not wait for it
     return counts
 
 

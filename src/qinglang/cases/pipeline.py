@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from qinglang import audit
-from qinglang.cases import dedup, priority
+from qinglang.cases import dedup, intel, priority
 from qinglang.cases.routing import route
 from qinglang.jobs.worker import handler
 from qinglang.store.db import Database
@@ -79,6 +79,9 @@ def refresh_priority(session: Session, case: Case, *, now: datetime | None = Non
              if isinstance(v, dict) and v.get("score", 0) >= 0.8 and k != "misinfo"]
     if fired:
         boost, why = 1.2, "detector(s) fired: " + ", ".join(fired)
+    flagged = [h["bank"] for h in (case.triage or {}).get("hash_bank_hits", []) if h.get("policy") == "auto_flag"]
+    if flagged:
+        boost, why = 2.0, "known harmful image (hash bank " + ", ".join(sorted(set(flagged))) + ")"
     score, explain = priority.compute(priority.PriorityInput(
         category=case.category, reporters=case.reporter_count, claimed_views=case.claimed_views,
         campaign_boost=camp.boost if camp else 1.0, campaign=camp.key if camp else None,
@@ -157,6 +160,11 @@ def process_reports(db: Database, report_ids: list[int]) -> int:
             if tri:
                 case.triage = _merge_triage(case.triage or {}, tri)
                 _link_indicators(s, case, r, tri)
+            if images:
+                bank_hits = intel.match_images(s, [(i.md5, i.pdq) for i in images])
+                if bank_hits:
+                    case.triage = {**(case.triage or {}),
+                                   "hash_bank_hits": (case.triage or {}).get("hash_bank_hits", []) + bank_hits}
             case.report_count = int(s.execute(select(func.count()).select_from(Report)
                                               .where(Report.case_id == case.id)).scalar_one())
             case.reporter_count = int(s.execute(select(func.count(func.distinct(Report.reporter_key)))

@@ -36,12 +36,9 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A session for reads; anything it writes is rolled back."""
+        """A session for reads. Closing it discards any writes; loaded objects stay readable (detached)."""
         with self._sessions() as s:
-            try:
-                yield s
-            finally:
-                s.rollback()
+            yield s
 
     @contextmanager
     def write(self) -> Iterator[Session]:
