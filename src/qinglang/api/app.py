@@ -10,7 +10,7 @@ from starlette.middleware.base import RequestResponseEndpoint
 
 from qinglang import __version__
 from qinglang.api import errors
-from qinglang.api.routes import actions, admin, cases, debunks, health, intel, match, reports, webhooks
+from qinglang.api.routes import actions, admin, campaigns, cases, debunks, health, intel, match, reports, webhooks
 from qinglang.cases.ratelimit import RateLimiter
 from qinglang.settings import Settings, get_settings
 from qinglang.store.db import get_database
@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
         return response
 
     for router in (health.router, debunks.router, match.router, reports.router, cases.router, actions.router,
-                   intel.router, admin.router, webhooks.router):
+                   intel.router, campaigns.router, admin.router, webhooks.router):
         app.include_router(router)
     from qinglang.web import mount
 

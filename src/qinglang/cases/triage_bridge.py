@@ -43,7 +43,8 @@ def link_indicators(session: Session, case: Case, report: Report, items: list[di
     hits = ind.match_blocklist(objs, blocklist_entries(session))
     if hits:
         tri = dict(case.triage or {})
-        tri["blocklist_hits"] = [{"kind": h.indicator.kind, "value": h.indicator.value, "source": h.entry.source,
+        tri["blocklist_hits"] = [{"kind": h.indicator.kind, "value": h.indicator.value,
+                                  "listed": f"{h.entry.kind}:{h.entry.value}", "source": h.entry.source,
                                   "reason": h.entry.reason} for h in hits]
         case.triage = tri
     for i in objs:

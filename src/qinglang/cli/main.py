@@ -9,10 +9,11 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
 
 from qinglang.cli import core_cmds  # noqa: E402
 
-from qinglang.cli import debunks_cmds  # noqa: E402
+from qinglang.cli import debunks_cmds, intel_cmds  # noqa: E402
 
 core_cmds.register(app)
 debunks_cmds.register(app)
+intel_cmds.register(app)
 
 # Domain command modules register here, one line each:
 # (match_cmds, triage_cmds are added by their owners: `from qinglang.cli import X_cmds; X_cmds.register(app)`)
