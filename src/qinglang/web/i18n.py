@@ -23,7 +23,8 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "nav.transparency": ("透明度", "Transparency"),
     "nav.language": ("语言", "Language"),
     "feed.title": ("清朗 · 最新辟谣", "Qinglang · latest debunks"),
-    "footer.about": ("清朗是一个开放、可自行部署的平台：公众举报有害信息，权威机构发布有据可查的辟谣，责任单位依法处置并说明理由。",
+    "footer.about": ("清朗是一个开放、可自行部署的平台：公众举报有害信息，权"
+                     "威机构发布有据可查的辟谣，责任单位依法处置并说明理由。",
                      "Qinglang is an open, self-hostable platform: the public reports harmful content, authoritative "
                      "organisations publish evidence-backed debunks, and the responsible body acts and gives reasons."),
     "footer.feed": ("辟谣订阅 (Atom)", "Debunk feed (Atom)"),
@@ -51,7 +52,8 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "home.latest": ("最新辟谣", "Latest debunks"),
     "home.all_debunks": ("全部辟谣", "All debunks"),
     "home.trending": ("近7天热传谣言", "Rumors trending this week"),
-    "home.trending_note": ("按近7天匹配到该辟谣的举报数排序。", "Ranked by reports matched to each debunk in the last 7 days."),
+    "home.trending_note": ("按近7天匹配到该辟谣的举报数排序。",
+                           "Ranked by reports matched to each debunk in the last 7 days."),
     "home.trending_none": ("近7天暂无匹配到辟谣的举报。", "No reports matched a debunk in the last 7 days."),
     "home.reports_n": ("{n} 条举报", "{n} reports"),
     "home.how": ("如何举报", "How reporting works"),
@@ -97,7 +99,8 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "debunk.variants": ("常见说法", "Circulating wordings"),
     "debunk.history": ("修订记录", "Versions and corrections"),
     "debunk.report_similar": ("举报传播此谣言的内容", "Report content spreading this rumor"),
-    "debunk.preview": ("预览：此辟谣尚未公开（状态：{status}）。", "Preview: this debunk is not public (status: {status})."),
+    "debunk.preview": ("预览：此辟谣尚未公开（状态：{status}）。",
+                       "Preview: this debunk is not public (status: {status})."),
     # check
     "check.title": ("查一查", "Check a message"),
     "check.lead": ("把收到的消息或链接粘贴到这里，与辟谣库比对。内容不会被保存。",
@@ -117,7 +120,8 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "check.report_it": ("举报此内容", "Report it"),
     # report
     "report.title": ("举报有害信息", "Report harmful content"),
-    "report.lead": ("请尽量提供链接或原文。除非您留下联系方式，我们不会知道您是谁；联系方式加密保存，仅用于告知处理结果。",
+    "report.lead": ("请尽量提供链接或原文。除非您留下联系方式，我们不会"
+                    "知道您是谁；联系方式加密保存，仅用于告知处理结果。",
                     "Give the link or the original text if you can. Unless you leave contact details we do not know "
                     "who you are; contact details are stored encrypted and used only to tell you the outcome."),
     "report.category": ("举报类别", "Category"),
@@ -129,14 +133,16 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "report.description": ("补充说明（可选）", "Anything else we should know (optional)"),
     "report.images": ("截图（可选，最多 {n} 张）", "Screenshots (optional, up to {n})"),
     "report.contact": ("联系方式（可选）", "Contact (optional)"),
-    "report.contact_hint": ("邮箱或电话，仅用于反馈结果，加密保存。", "Email or phone, only to tell you the outcome; stored encrypted."),
+    "report.contact_hint": ("邮箱或电话，仅用于反馈结果，加密保存。",
+                            "Email or phone, only to tell you the outcome; stored encrypted."),
     "report.submit": ("提交举报", "Submit report"),
     "report.error": ("请检查", "Please check"),
     # track
     "track.title": ("查询举报进度", "Track your report"),
     "track.thanks": ("举报已收到，谢谢！", "Thank you, your report is in."),
     "track.receipt_is": ("您的回执号：", "Your receipt:"),
-    "track.keep": ("请保存回执号，凭它查询进度和结果。", "Keep this receipt: it is how you see progress and the outcome."),
+    "track.keep": ("请保存回执号，凭它查询进度和结果。",
+                   "Keep this receipt: it is how you see progress and the outcome."),
     "track.next": ("接下来会怎样", "What happens next"),
     "track.label": ("回执号", "Receipt"),
     "track.button": ("查询", "Look up"),
@@ -267,7 +273,8 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "editor.variants_hint": ("每行一种说法。", "One wording a line."),
     "editor.sources_hint": ("每行一条：网址 | 标题 | 发布者", "One a line: URL | title | publisher"),
     "editor.note": ("修改说明", "Note"),
-    "editor.note_hint": ("已发布的辟谣修改时必填，会公开显示。", "Required when correcting a published debunk; shown publicly."),
+    "editor.note_hint": ("已发布的辟谣修改时必填，会公开显示。",
+                         "Required when correcting a published debunk; shown publicly."),
     "editor.save": ("保存", "Save"),
     "editor.submit_h": ("提交审核", "Submit for review"),
     "editor.submit_hint": ("由另一位审核员或其他机构的专家审核后发布。",

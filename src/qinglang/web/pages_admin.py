@@ -64,7 +64,8 @@ def remove_row(s: Session, p: Principal, model: type[BlocklistEntry] | type[Hash
     summary = {"kind": row.kind, "value": row.value} if isinstance(row, BlocklistEntry) else \
         {"bank_id": row.bank_id, "signal_type": row.signal_type, "value": row.value}
     s.delete(row)
-    audit.record(s, actor=p.label, action=action, object_type=model.__tablename__, object_id=row_id, summary=summary)
+    object_type = "blocklist_entry" if model is BlocklistEntry else "hash_bank_entry"
+    audit.record(s, actor=p.label, action=action, object_type=object_type, object_id=row_id, summary=summary)
 
 
 def add_bank(s: Session, p: Principal, *, name: str, action_policy: str) -> HashBank:

@@ -1,0 +1,116 @@
+"""Console through the app in-process: login cookie, CSRF, the debunk review step, admin tokens and blocklists."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import select
+
+from qinglang.store.db import Database
+from qinglang.store.models import ApiToken, AuditEvent, BlocklistEntry, Debunk
+
+PASSWORD = "correct horse"
+
+
+def login(client: Any, username: str) -> str:
+    """Log in through the form; returns the CSRF token the console pages carry."""
+    client.cookies.clear()
+    r = client.post("/console/login", data={"username": username, "password": PASSWORD, "next": "/console"},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text
+    page = client.get("/console/debunks")
+    m = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert m, page.text
+    return m.group(1)
+
+
+def test_login_cookie_flags_and_bad_password(client: Any, staff: Any) -> None:
+    staff.user("rev", "reviewer")
+    r = client.post("/console/login?lang=en", data={"username": "rev", "password": "wrong password"})
+    assert r.status_code == 401 and "Wrong username or password" in r.text
+    r = client.post("/console/login", data={"username": "rev", "password": PASSWORD, "next": "//evil.example"},
+                    follow_redirects=False)
+    assert r.headers["location"] == "/console"
+    cookie = r.headers["set-cookie"]
+    assert "qinglang_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    assert "Secure" not in cookie
+
+
+def test_console_requires_login_and_csrf(client: Any, staff: Any) -> None:
+    r = client.get("/console", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/console/login?next=")
+    staff.user("rev", "reviewer")
+    csrf = login(client, "rev")
+    assert client.get("/console").status_code == 200
+    bad = client.post("/console/admin/blocklists", data={"csrf": "forged", "kind": "phone", "value": "123"})
+    assert bad.status_code == 403
+    ok = client.post("/console/admin/blocklists", data={"csrf": csrf, "kind": "phone", "value": "13800138000"},
+                     follow_redirects=False)
+    assert ok.status_code == 303
+
+
+def test_debunk_editor_needs_a_second_person_to_publish(client: Any, db: Database, staff: Any) -> None:
+    staff.org("fc", kind="fact_checker")
+    staff.org("med", kind="expert_panel")
+    staff.user("author", "expert", org="fc")
+    staff.user("other", "expert", org="med")
+    csrf = login(client, "author")
+    r = client.post("/console/debunks/new", data={
+        "csrf": csrf, "claim": "5G towers spread viruses", "verdict": "false", "summary": "Radio waves do not "
+        "carry viruses.", "lang": "en", "variants": "5G causes covid\n", "topics": ["health"],
+        "sources": "https://example.org/5g | WHO | World Health Organization"}, follow_redirects=False)
+    assert r.status_code == 303
+    did = int(r.headers["location"].split("/")[3].split("?")[0])
+    assert client.post(f"/console/debunks/{did}/submit", data={"csrf": csrf}).status_code == 200
+    # The author may not review their own debunk.
+    assert client.post(f"/console/debunks/{did}/review", data={"csrf": csrf, "decision": "approve"}).status_code == 403
+    assert client.get(f"/debunks/{did}").status_code == 200  # staff preview while logged in
+    client.cookies.clear()
+    assert client.get(f"/debunks/{did}").status_code == 404  # not public yet
+    csrf2 = login(client, "other")
+    r = client.post(f"/console/debunks/{did}/review", data={"csrf": csrf2, "decision": "approve"})
+    assert r.status_code == 200
+    with db.read() as s:
+        d = s.get(Debunk, did)
+        assert d is not None and d.status == "published" and d.versions[-1].sources[0]["title"] == "WHO"
+    client.cookies.clear()
+    assert "5G towers spread viruses" in client.get(f"/debunks/{did}").text
+
+
+def test_admin_token_is_shown_once_and_blocklist_changes_are_audited(client: Any, db: Database,
+                                                                      staff: Any) -> None:
+    staff.user("root", "admin")
+    csrf = login(client, "root")
+    r = client.post("/console/admin/tokens", data={"csrf": csrf, "username": "root", "name": "ci"})
+    token = re.search(r'<code id="new-token">([^<]+)</code>', r.text)
+    assert r.status_code == 200 and token
+    with db.read() as s:
+        row = s.execute(select(ApiToken).where(ApiToken.name == "ci")).scalar_one()
+    assert token.group(1).startswith(row.prefix)
+    listing = client.get("/console/admin/tokens").text
+    assert token.group(1) not in listing
+    assert f"{row.prefix}…" in listing
+    assert client.get("/v1/debunks", headers={"authorization": f"Bearer {token.group(1)}"}).status_code == 200
+
+    client.post("/console/admin/blocklists", data={"csrf": csrf, "kind": "domain", "value": "Scam.Example",
+                                                   "reason": "phishing"})
+    with db.read() as s:
+        entry = s.execute(select(BlocklistEntry)).scalar_one()
+    assert entry.value == "scam.example"
+    dup = client.post("/console/admin/blocklists", data={"csrf": csrf, "kind": "domain", "value": "scam.example"})
+    assert dup.status_code == 409
+    client.post("/console/admin/blocklists", data={"csrf": csrf, "op": "remove", "row_id": str(entry.id)})
+    with db.read() as s:
+        assert s.execute(select(BlocklistEntry)).first() is None
+        actions = list(s.execute(select(AuditEvent.action).where(AuditEvent.object_type == "blocklist_entry"))
+                       .scalars())
+    assert actions == ["blocklist.add", "blocklist.remove"]
+
+    client.post("/console/admin/hashbanks", data={"csrf": csrf, "op": "bank", "name": "ncmec-test"})
+    bad = client.post("/console/admin/hashbanks", data={"csrf": csrf, "bank_id": "1", "signal_type": "md5",
+                                                        "value": "xyz"})
+    assert bad.status_code == 422
+    ok = client.post("/console/admin/hashbanks", data={"csrf": csrf, "bank_id": "1", "signal_type": "md5",
+                                                       "value": "d41d8cd98f00b204e9800998ecf8427e"})
+    assert ok.status_code == 200 and "d41d8cd98f00b204e9800998ecf8427e" in ok.text
