@@ -8,6 +8,7 @@ alone, only order the queue for a human or for claim matching. Never touches the
 from __future__ import annotations
 
 import math
+import multiprocessing
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -79,7 +80,15 @@ class Triage:
     def analyze(self, text: str) -> TriageResult:
         return self.analyze_many([text])[0]
 
-    def analyze_many(self, texts: Sequence[str], *, indicators: bool = True) -> list[TriageResult]:
+    def analyze_many(self, texts: Sequence[str], *, indicators: bool = True, workers: int = 1,
+                     chunk: int = 500) -> list[TriageResult]:
+        """Triage a batch. ``workers`` > 1 forks that many processes (bulk scans and the CLI only:
+        never from a threaded server), each sharing the loaded models copy-on-write."""
+        if workers > 1 and len(texts) > chunk:
+            return _forked(self, list(texts), indicators, workers, chunk)
+        return self._analyze_batch(texts, indicators)
+
+    def _analyze_batch(self, texts: Sequence[str], indicators: bool) -> list[TriageResult]:
         m = self.models
         prepared = [prepare(t) for t in texts]
         X = m.featurizer.transform_prepared(prepared)
@@ -172,6 +181,23 @@ class _Row:
     weighted: dict[str, sp.csr_matrix]
 
 
+_FORKED: Triage | None = None
+
+
+def _forked_chunk(args: tuple[list[str], bool]) -> list[TriageResult]:
+    assert _FORKED is not None
+    return _FORKED._analyze_batch(args[0], args[1])
+
+
+def _forked(triage: Triage, texts: list[str], indicators: bool, workers: int, chunk: int) -> list[TriageResult]:
+    global _FORKED
+    _FORKED = triage  # inherited by the forked children; nothing is pickled but texts and results
+    parts = [(texts[i: i + chunk], indicators) for i in range(0, len(texts), chunk)]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        results = pool.map(_forked_chunk, parts)
+    return [r for part in results for r in part]
+
+
 @lru_cache(maxsize=1)
 def default_triage() -> Triage:
     """The shipped models, loaded once per process."""
@@ -183,6 +209,6 @@ def analyze(text: str) -> TriageResult:
     return default_triage().analyze(text)
 
 
-def analyze_many(texts: Sequence[str], *, indicators: bool = True) -> list[TriageResult]:
+def analyze_many(texts: Sequence[str], *, indicators: bool = True, workers: int = 1) -> list[TriageResult]:
     """Triage a batch with the shipped models (much faster per text than `analyze` in a loop)."""
-    return default_triage().analyze_many(texts, indicators=indicators)
+    return default_triage().analyze_many(texts, indicators=indicators, workers=workers)

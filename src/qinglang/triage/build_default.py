@@ -49,6 +49,7 @@ def build(data_dir: Path, *, extra: list[tuple[str, str]] | None = None, seed: i
     categories = train_category_model(cat_pairs, featurizer=fz)
 
     neutral = [("0", t) for t in rng.sample(cold_neg, 2000) + rng.sample(ham, 1500)]
+    rng.shuffle(neutral)
     seed_codes = [(as_codes(lab), t) for lab, t in seeds]
     fraud_pairs = [("1", t) for _, t in fraud_types] + [("1" if "fraud" in c else "0", t) for c, t in seed_codes]
     fraud = train_detector(fraud_pairs + neutral, featurizer=fz, balanced=True)

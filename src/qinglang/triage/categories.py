@@ -44,6 +44,7 @@ class CategoryModel:
             raise Invalid("no category labels in the training data", field="label")
         self._tfidf = TfidfTransformer(sublinear_tf=True).fit(X)
         Xt = self._tfidf.transform(X)
+        self._tfidf.idf_ = self._tfidf.idf_.astype(np.float32)
         coefs, ints = [], []
         for code in seen:
             y = np.array([code in ls for ls in labels], dtype=np.int8)

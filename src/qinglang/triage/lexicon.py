@@ -19,6 +19,12 @@ ZH_ABUSE: tuple[str, ...] = (
     "黑鬼", "阿三", "棒子", "小日本", "支那", "蝗虫", "娘炮", "死基佬", "女拳", "田园女权", "普信男",
     "老不死", "乡巴佬", "臭外地", "地域黑", "低等民族", "杀光", "全都去死", "活该被", "社会性死亡",
 )
+# English insults the package's list (mostly sexual terms) lacks.
+EN_ABUSE: tuple[str, ...] = (
+    "idiot", "idiots", "moron", "morons", "stupid", "dumbass", "retard", "retarded", "loser", "worthless",
+    "scum", "trash", "garbage person", "kill yourself", "kys", "go die", "shut up", "piece of shit", "imbecile",
+    "pathetic", "ugly pig", "fat pig", "subhuman", "vermin", "disgusting",
+)
 # Words in the package's zh list that are ordinary in news and health text.
 _ZH_SKIP = {"乳房", "乳头", "交配", "13.", "九游", "你全家"}
 
@@ -81,4 +87,4 @@ def default_lexicon() -> AbuseLexicon:
     loader = DictionaryLoader()
     en = list(loader.get_words("english"))
     zh = [w for w in loader.get_words("chinese") if re.search(r"[\u4e00-\u9fff]", w)]
-    return AbuseLexicon(en, zh + list(ZH_ABUSE))
+    return AbuseLexicon(en + list(EN_ABUSE), zh + list(ZH_ABUSE))

@@ -45,6 +45,7 @@ class LinearTextModel:
         # float32 and dropped idf entries for unseen columns keep the artefact small.
         assert self._lr is not None and self._tfidf is not None
         self._lr.coef_ = self._lr.coef_.astype(np.float32)
+        self._tfidf.idf_ = self._tfidf.idf_.astype(np.float32)
 
     def weighted(self, X: sp.csr_matrix) -> sp.csr_matrix:
         if self._tfidf is None:
@@ -69,7 +70,7 @@ class LinearTextModel:
     def positive_proba(self, X: sp.csr_matrix, positive: str = "1") -> np.ndarray:
         return self.proba(X)[:, self.classes.index(positive)]
 
-    def contributions(self, W: sp.csr_matrix, i: int, cls: str) -> list[tuple[int, float]]:
+    def contributions(self, W: sp.csr_matrix, i: int, cls: str, k: int = 15) -> list[tuple[int, float]]:
         """(column, weight × value) for row ``i`` of weighted features, largest push towards ``cls`` first."""
         assert self._lr is not None
         coef = self._lr.coef_
@@ -80,5 +81,6 @@ class LinearTextModel:
         a, b = W.indptr[i], W.indptr[i + 1]
         idx = W.indices[a:b]
         c = W.data[a:b] * row[idx]
-        order = np.argsort(-c)
-        return [(int(idx[k]), float(c[k])) for k in order if c[k] > 0]
+        top = np.argpartition(-c, k - 1)[:k] if len(c) > k else np.arange(len(c))
+        top = top[np.argsort(-c[top])]
+        return [(int(idx[t]), float(c[t])) for t in top if c[t] > 0]
