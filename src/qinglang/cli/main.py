@@ -19,3 +19,4 @@ intel_cmds.register(app)
 # (match_cmds, triage_cmds are added by their owners: `from qinglang.cli import X_cmds; X_cmds.register(app)`)
 from qinglang.cli import match_cmds; match_cmds.register(app)  # noqa: E402, E702, I001
 from qinglang.cli import export_cmds; export_cmds.register(app)  # noqa: E402, E702, I001
+from qinglang.cli import triage_cmds; triage_cmds.register(app)  # noqa: E402, E702, I001
