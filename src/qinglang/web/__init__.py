@@ -7,6 +7,7 @@ Pages are thin: parse, authorize, call the domain, render. Never put domain rule
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
@@ -39,7 +40,7 @@ def mount(app: FastAPI) -> None:
             return result
         if exc.status == 401 and request.url.path.startswith("/console"):
             nxt = page_url(request) if request.method == "GET" else "/console"
-            return redirect(f"/console/login?next={nxt}")
+            return redirect(f"/console/login?{urlencode({'next': nxt})}")
         return render(request, "error.html", {"status": exc.status, "message": exc.message}, status=exc.status)
 
     async def http_error(request: Request, exc: Any) -> Response:
