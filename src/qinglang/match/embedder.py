@@ -43,14 +43,16 @@ def model_path() -> Path:
 class OnnxUSEEmbedder(Embedder):
     """USE-multilingual-v3 through onnxruntime; thread-safe (onnxruntime sessions are)."""
 
-    def __init__(self, *, threads: int | None = None, batch_size: int = 64) -> None:
+    def __init__(self, *, threads: int | None = None, batch_size: int = 16) -> None:
         import onnxruntime as ort
         from onnxruntime_extensions import get_library_path
 
         opts = ort.SessionOptions()
         opts.register_custom_ops_library(get_library_path())
         n = threads if threads is not None else int(os.environ.get("QINGLANG_EMBED_THREADS", "0") or 0)
-        opts.intra_op_num_threads = n if n > 0 else min(2, os.cpu_count() or 1)
+        # Measured on 2 cores: one intra-op thread beats two at every batch size (the graph is small and
+        # sequential), so parallelism comes from processes (scan workers) or server threads instead.
+        opts.intra_op_num_threads = n if n > 0 else 1
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
         self._session = ort.InferenceSession(str(model_path()), opts, providers=["CPUExecutionProvider"])
@@ -61,12 +63,13 @@ class OnnxUSEEmbedder(Embedder):
         if len(texts) == 0:
             return np.zeros((0, DIM), dtype=np.float32)
         clean = [(t or " ")[:_MAX_CHARS] for t in texts]
-        parts = []
-        for i in range(0, len(clean), self.batch_size):
-            batch = clean[i : i + self.batch_size]
-            (out,) = self._session.run(["outputs"], {self._input: batch})
-            parts.append(np.asarray(out, dtype=np.float32))
-        vecs = np.concatenate(parts, axis=0)
+        # Batches of similar length waste less work on padding (about 1.4x faster on tweets).
+        order = sorted(range(len(clean)), key=lambda i: len(clean[i]))
+        vecs = np.empty((len(clean), DIM), dtype=np.float32)
+        for i in range(0, len(order), self.batch_size):
+            idx = order[i : i + self.batch_size]
+            (out,) = self._session.run(["outputs"], {self._input: [clean[j] for j in idx]})
+            vecs[idx] = np.asarray(out, dtype=np.float32)
         # The model already normalises; renormalising guards against int8 drift.
         norms = np.linalg.norm(vecs, axis=1, keepdims=True)
         return vecs / np.maximum(norms, 1e-12)

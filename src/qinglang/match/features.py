@@ -9,7 +9,6 @@ Never embeds, never touches the store.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Sequence
 
@@ -41,11 +40,11 @@ def numbers(text: str) -> set[str]:
     return set(_NUM.findall(normalize(text)))
 
 
-def _z(x: float, ref: np.ndarray) -> float:
+def _zscores(values: np.ndarray, ref: np.ndarray) -> np.ndarray:
     if len(ref) < 2:
-        return 0.0
+        return np.zeros(len(values), dtype=np.float32)
     sd = float(ref.std())
-    return (x - float(ref.mean())) / sd if sd > 1e-6 else 0.0
+    return (values - float(ref.mean())) / sd if sd > 1e-6 else np.zeros(len(values), dtype=np.float32)
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
@@ -55,19 +54,22 @@ def _ranks(values: np.ndarray) -> np.ndarray:
     return r
 
 
-def overlap(q_toks: Sequence[str], d_toks: Sequence[str], idf: Callable[[str], float]) -> tuple[float, float, float]:
+def overlap(
+    q_set: frozenset[str], q_bigrams: frozenset[tuple[str, str]], q_weight: float,
+    d_set: frozenset[str], d_bigrams: frozenset[tuple[str, str]], d_weight: float, idf: Callable[[str], float],
+) -> tuple[float, float, float]:
     """(idf-weighted share of doc terms in the text, share of text terms in the doc, bigram share)."""
-    qs, ds = set(q_toks), set(d_toks)
-    if not qs or not ds:
+    if not q_set or not d_set:
         return 0.0, 0.0, 0.0
-    shared = qs & ds
-    w_shared = sum(idf(t) for t in shared)
-    cover_doc = w_shared / max(sum(idf(t) for t in ds), 1e-6)
-    cover_q = w_shared / max(sum(idf(t) for t in qs), 1e-6)
-    qb = set(zip(q_toks, q_toks[1:], strict=False))
-    db = set(zip(d_toks, d_toks[1:], strict=False))
-    bigram = len(qb & db) / len(db) if db else 0.0
+    w_shared = sum(idf(t) for t in q_set & d_set)
+    cover_doc = w_shared / max(d_weight, 1e-6)
+    cover_q = w_shared / max(q_weight, 1e-6)
+    bigram = len(q_bigrams & d_bigrams) / len(d_bigrams) if d_bigrams else 0.0
     return cover_doc, cover_q, bigram
+
+
+def bigrams(toks: Sequence[str]) -> frozenset[tuple[str, str]]:
+    return frozenset(zip(toks, toks[1:], strict=False))
 
 
 def build_matrix(
@@ -91,32 +93,25 @@ def build_matrix(
     x = np.full((n, len(FEATURES)), np.nan, dtype=np.float32)
     if n == 0:
         return x
+    col = {f: j for j, f in enumerate(FEATURES)}
     d_rank = _ranks(dense_best)
     b_rank = _ranks(np.where(lexical_ok, bm25_best, -1.0))
     top_b = max(float(bm25_best[lexical_ok].max()) if lexical_ok.any() else 0.0, 1e-6)
-    for i in range(n):
-        dz = _z(float(dense_best[i]), dense_ref)
-        row = {
-            "dense_best": dense_best[i],
-            "dense_title": dense_title[i],
-            "dense_rank": math.log1p(d_rank[i]),
-            "dense_gap": dense_best[i] - dense_best.max(),
-            "dense_z": dz,
-            "q_len": math.log1p(q_len),
-            "d_len": math.log1p(d_len[i]),
-            "best_rank": math.log1p(d_rank[i]),
-        }
-        if lexical_ok[i]:
-            bz = _z(float(bm25_best[i]), bm25_ref)
-            row.update(
-                bm25_best=bm25_best[i], bm25_title=bm25_title[i], bm25_rank=math.log1p(b_rank[i]),
-                bm25_ratio=bm25_best[i] / top_b, bm25_z=bz, fused_z=dz + bz,
-                best_rank=math.log1p(min(d_rank[i], b_rank[i])),
-            )
-            for name, v in zip(("cover_doc", "cover_query", "bigram", "char3", "num_shared", "num_missing"),
-                               pair_lex[i], strict=True):
-                row[name] = v
-        for j, f in enumerate(FEATURES):
-            if f in row:
-                x[i, j] = row[f]
+    dz = _zscores(dense_best, dense_ref)
+    x[:, col["dense_best"]] = dense_best
+    x[:, col["dense_title"]] = dense_title
+    x[:, col["dense_rank"]] = np.log1p(d_rank)
+    x[:, col["dense_gap"]] = dense_best - dense_best.max()
+    x[:, col["dense_z"]] = dz
+    x[:, col["q_len"]] = np.log1p(q_len)
+    x[:, col["d_len"]] = np.log1p(d_len)
+    x[:, col["best_rank"]] = np.log1p(np.where(lexical_ok, np.minimum(d_rank, b_rank), d_rank))
+    ok = lexical_ok
+    if ok.any():
+        bz = _zscores(bm25_best, bm25_ref)
+        for name, v in (("bm25_best", bm25_best), ("bm25_title", bm25_title), ("bm25_rank", np.log1p(b_rank)),
+                        ("bm25_ratio", bm25_best / top_b), ("bm25_z", bz), ("fused_z", dz + bz)):
+            x[ok, col[name]] = v[ok]
+        for j, name in enumerate(("cover_doc", "cover_query", "bigram", "char3", "num_shared", "num_missing")):
+            x[ok, col[name]] = pair_lex[ok, j]
     return x

@@ -95,13 +95,15 @@ class LexScores:
     def lookup(self, keys: Sequence[int]) -> np.ndarray:
         out = np.zeros(len(keys), dtype=np.float32)
         mk = self.main_keys
-        for i, key in enumerate(keys):
-            if key in self.delta:
-                out[i] = self.delta[key]
-            elif len(mk):
-                p = int(np.searchsorted(mk, key))
-                if p < len(mk) and mk[p] == key:
-                    out[i] = self.main_scores[p]
+        karr = np.asarray(keys, dtype=np.int64)
+        if len(mk) and len(karr):
+            pos = np.minimum(np.searchsorted(mk, karr), len(mk) - 1)
+            hit = mk[pos] == karr
+            out[hit] = self.main_scores[pos[hit]]
+        if self.delta:
+            for i, key in enumerate(keys):
+                if key in self.delta:
+                    out[i] = self.delta[key]
         return out
 
 
@@ -142,6 +144,7 @@ class LexicalIndex:
         self._dead = 0
         self._delta: dict[int, Counter[str]] = {}
         self._delta_df: Counter[str] = Counter()
+        self._idf_cache: dict[object, float] = {}
 
     def __len__(self) -> int:
         return self._main.n - self._dead + len(self._delta)
@@ -159,6 +162,7 @@ class LexicalIndex:
             delta[int(key)] = tf
             df.update(tf.keys())
         self._delta_df, self._delta = df, delta
+        self._idf_cache = {}
 
     def remove(self, keys: Sequence[int]) -> None:
         keys = [int(k) for k in keys]
@@ -170,6 +174,7 @@ class LexicalIndex:
                 if tf is not None:
                     df.subtract(tf.keys())
             self._delta_df, self._delta = +df, delta
+            self._idf_cache = {}
         mk = self._main.keys
         if len(mk):
             pos = np.searchsorted(mk, keys)
@@ -203,8 +208,23 @@ class LexicalIndex:
         return LexScores(main.keys, ms, ds)
 
     def idf(self, token: str) -> float:
-        n = self._main.n + len(self._delta)
-        return _idf(self._main.df.get(token, 0) + self._delta_df.get(token, 0), max(n, 1))
+        cache = self._idf_cache
+        v = cache.get(token)
+        if v is None:
+            n = self._main.n + len(self._delta)
+            v = cache[token] = _idf(self._main.df.get(token, 0) + self._delta_df.get(token, 0), max(n, 1))
+            if len(cache) > 500_000:
+                self._idf_cache = {}
+        return v
+
+    def weight(self, toks: frozenset[str]) -> float:
+        """Sum of idf over a set of terms, memoised per set until the index changes."""
+        key = ("\x00w", toks)
+        v = self._idf_cache.get(key)  # type: ignore[call-overload]
+        if v is None:
+            v = sum(self.idf(t) for t in toks)
+            self._idf_cache[key] = v  # type: ignore[index]
+        return float(v)
 
     def save(self, path: Path) -> None:
         """Write the main segment; callers rebuild first so the delta is empty."""
@@ -229,6 +249,7 @@ class LexicalIndex:
             counts = np.diff(np.asarray(main.bm25.scores["indptr"]))
             main.df = {tok: int(counts[i]) for tok, i in main.bm25.vocab_dict.items() if tok}
         idx._main = main
+        idx._idf_cache = {}
         idx._alive = np.ones(main.n, dtype=bool)
         return idx
 

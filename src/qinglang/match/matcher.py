@@ -21,15 +21,15 @@ import numpy as np
 
 from qinglang.errors import Invalid
 from qinglang.match.embedder import Embedder, get_embedder
-from qinglang.match.features import FEATURES, build_matrix, char_ngrams, numbers, overlap
+from qinglang.match.features import FEATURES, bigrams, build_matrix, char_ngrams, numbers, overlap
 from qinglang.match.index import EXACT_LIMIT, ClaimIndex, NumpyIndex, UsearchIndex, make_index
 from qinglang.match.lexical import LexicalIndex, LexScores, match_tokens, split_tags
 from qinglang.match.reranker import Scorer, default_scorer
 from qinglang.match.types import ClaimDoc, MatchHit
 from qinglang.text.normalize import detect_lang, nfkc, to_simplified
 
-DENSE_K = 40
-LEX_K = 40
+DENSE_K = 30
+LEX_K = 30
 FORMAT_VERSION = 1
 _URLISH = re.compile(r"(?:https?://|www\.|pic\.twitter\.com/)\S+", re.IGNORECASE)
 _HANDLE = re.compile(r"(?<![\w@])@\w{1,40}")
@@ -47,14 +47,21 @@ def _cached_tokens(text: str) -> tuple[str, ...]:
     return tuple(match_tokens(text))
 
 
-@lru_cache(maxsize=65536)
-def _cached_grams(text: str) -> frozenset[str]:
-    return frozenset(char_ngrams(text))
+@dataclass(frozen=True)
+class _View:
+    """What the overlap features need from one text, computed once per text."""
+
+    toks: tuple[str, ...]
+    tok_set: frozenset[str]
+    bigrams: frozenset[tuple[str, str]]
+    grams: frozenset[str]
+    nums: frozenset[str]
 
 
-@lru_cache(maxsize=65536)
-def _cached_numbers(text: str) -> frozenset[str]:
-    return frozenset(numbers(text))
+@lru_cache(maxsize=131072)
+def _view(text: str) -> _View:
+    toks = _cached_tokens(text)
+    return _View(toks, frozenset(toks), bigrams(toks), frozenset(char_ngrams(text)), frozenset(numbers(text)))
 
 
 @dataclass(frozen=True)
@@ -295,9 +302,9 @@ class Matcher:
         d_len = np.zeros(n, dtype=np.float32)
         matched: list[str] = []
         notes: list[str] = []
-        q_grams = _cached_grams(text) if q_toks else frozenset()
-        q_nums = _cached_numbers(text) if q_toks else frozenset()
-        idf = self._lex.idf
+        idf, weight = self._lex.idf, self._lex.weight
+        qv = _view(text) if q_toks else _View((), frozenset(), frozenset(), frozenset(), frozenset())
+        q_weight = sum(idf(t) for t in qv.tok_set)
         pos = 0
         for i, d in enumerate(ids):
             rows = doc_rows[d]
@@ -322,13 +329,11 @@ class Matcher:
             shared: list[str] = []
             if lex_ok[i]:
                 bm_best[i] = best_lex
-                lt = row_text[lex_row]
-                d_toks = _cached_tokens(lt)
-                cd, cq, bg = overlap(q_toks, d_toks, idf)
-                dg = _cached_grams(lt)
-                dn = _cached_numbers(lt)
-                pair[i] = (cd, cq, bg, len(dg & q_grams) / max(len(dg), 1), len(dn & q_nums), len(dn - q_nums))
-                shared = sorted(set(q_toks) & set(d_toks), key=lambda t: -idf(t))[:4]
+                dv = _view(row_text[lex_row])
+                cd, cq, bg = overlap(qv.tok_set, qv.bigrams, q_weight, dv.tok_set, dv.bigrams, weight(dv.tok_set), idf)
+                pair[i] = (cd, cq, bg, len(dv.grams & qv.grams) / max(len(dv.grams), 1), len(dv.nums & qv.nums),
+                           len(dv.nums - qv.nums))
+                shared = sorted(qv.tok_set & dv.tok_set, key=lambda t: -idf(t))[:4]
                 if best_lex > 0 and lex_row != best_row and cd > 0.6:
                     best_row = lex_row
             matched.append(row_text[best_row])

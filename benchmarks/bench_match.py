@@ -1,0 +1,243 @@
+"""Benchmark the claim matcher: latency, bulk scan throughput, build time and memory at several pool sizes.
+
+Usage: python benchmarks/bench_match.py [--data ../shared/data/claim-matching/ct2022-2a-en]
+                                        [--sizes 10000,100000,1000000] [--queries 200] [--posts 1000]
+Synthetic pools are generated from the real CT2022 claims: beyond the 14,231 originals each claim is a
+recombination of a real claim with words from another, and its vector is the real claim's embedding
+mixed with the other's plus noise (so the 1M case needs no 1M-text embedding run). Queries and posts
+are the real CT2022 tweets. Each size runs in its own process so resident memory is that size's alone.
+Prints a table; nothing is written into the repo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared/data/claim-matching/ct2022-2a-en"
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def load_texts(data: Path) -> tuple[list[str], list[str]]:
+    from qinglang.match.evaluate import load_pool, load_queries
+
+    claims = [d.claim for d in load_pool(data / "vclaims_official.jsonl")]
+    tweets = [t for _, t in load_queries(data / "CT2022-Task2A-EN-Train-Dev_Queries.tsv")]
+    tweets += [t for _, t in load_queries(data / "CT2022-Task2A-EN-Dev-Test_Queries.tsv")]
+    return claims, tweets
+
+
+def synthetic_pool(claims: list[str], vecs: np.ndarray, n: int, seed: int = 7) -> tuple[list, np.ndarray]:
+    from qinglang.match import ClaimDoc
+
+    rng = np.random.default_rng(seed)
+    words = [c.split() for c in claims]
+    docs: list[ClaimDoc] = []
+    out = np.empty((n, vecs.shape[1]), dtype=np.float32)
+    m = len(claims)
+    for i in range(n):
+        b = i % m
+        if i < m:
+            docs.append(ClaimDoc(f"c{i}", claims[b]))
+            out[i] = vecs[b]
+            continue
+        j = int(rng.integers(m))
+        w = list(words[b])
+        other = words[j]
+        for _ in range(max(1, len(w) // 4)):  # swap a quarter of the words for words of another claim
+            w[int(rng.integers(len(w)))] = other[int(rng.integers(len(other)))]
+        docs.append(ClaimDoc(f"c{i}", " ".join(w)))
+        v = 0.8 * vecs[b] + 0.2 * vecs[j] + rng.normal(scale=0.01, size=vecs.shape[1])
+        out[i] = v / np.linalg.norm(v)
+    return docs, out
+
+
+def _raw_worker_init() -> None:
+    os.environ["QINGLANG_EMBED_THREADS"] = "1"
+
+
+def _raw_embed(texts: list[str]) -> int:
+    from qinglang.match.embedder import get_embedder
+    from qinglang.match.matcher import embedding_text
+
+    get_embedder().embed([embedding_text(t) for t in texts])
+    return len(texts)
+
+
+def raw_two_process(posts: list[str]) -> float:
+    """The model's own throughput on both cores: two processes, one thread each."""
+    with ProcessPoolExecutor(2, mp_context=get_context("spawn"), initializer=_raw_worker_init) as pool:
+        list(pool.map(_raw_embed, [posts[:16], posts[16:32]]))  # load and warm up
+        t = time.perf_counter()
+        list(pool.map(_raw_embed, [posts[0::2], posts[1::2]]))
+        return len(posts) / (time.perf_counter() - t)
+
+
+def write_posts(path: Path, texts: list[str]) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        for i, t in enumerate(texts):
+            f.write(json.dumps({"id": str(i), "text": t}, ensure_ascii=False) + "\n")
+
+
+def repeat_stream(posts: list[str], seed: int = 3) -> list[str]:
+    """Same length as ``posts``: half are fresh, half repeat an earlier post (exactly or re-spaced/cased)."""
+    rng = np.random.default_rng(seed)
+    fresh = posts[: len(posts) // 2]
+    out: list[str] = []
+    for i, t in enumerate(fresh):
+        out.append(t)
+        prev = out[int(rng.integers(len(out)))]
+        out.append(prev if i % 2 else "  " + prev.upper() + " ")
+    return out
+
+
+def one_size(args: argparse.Namespace) -> dict:
+    from qinglang.match import Matcher, get_embedder
+    from qinglang.match.matcher import embedding_text
+    from qinglang.match.scan import scan_file
+
+    claims, tweets = load_texts(args.data)
+    vecs = np.load(args.vectors)
+    emb = get_embedder()
+    docs, dv = synthetic_pool(claims, vecs, args.one)
+    del vecs
+    base_rss = rss_mib()
+    t = time.perf_counter()
+    m = Matcher(embedder=emb)
+    m.upsert(docs, vectors=dv)
+    build_s = time.perf_counter() - t
+    del docs, dv
+    built_rss = rss_mib()
+    # incremental publish of one debunk into the built pool
+    from qinglang.match import ClaimDoc
+
+    t = time.perf_counter()
+    m.upsert([ClaimDoc("new-1", "A brand new rumour about a talking dolphin elected mayor of a seaside town")])
+    publish_ms = 1000 * (time.perf_counter() - t)
+    found = m.match("dolphin elected town mayor", top_k=3)[0].id == "new-1"
+
+    queries = tweets[: args.queries]
+    for q in queries[:10]:
+        m.match(q)
+    lat = []
+    for q in queries:
+        t = time.perf_counter()
+        m.match(q)
+        lat.append(1000 * (time.perf_counter() - t))
+    # match-only latency (query vector precomputed) separates index cost from model cost
+    qv = emb.embed([embedding_text(q) for q in queries])
+    t = time.perf_counter()
+    for i, q in enumerate(queries):
+        m._candidates(q, qv[i], *[a[0] for a in m._dense.search(qv[i : i + 1], 30)], "en", True)
+    cand_ms = 1000 * (time.perf_counter() - t) / len(queries)
+
+    posts = tweets[args.queries : args.queries + args.posts]
+    t = time.perf_counter()
+    emb.embed([embedding_text(p) for p in posts])
+    raw = len(posts) / (time.perf_counter() - t)
+    res = {"size": args.one, "build_s": build_s, "publish_ms": publish_ms, "publish_found": found,
+           "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)), "cand_ms": cand_ms,
+           "raw_1p": raw, "rss_before_mib": base_rss, "rss_mib": built_rss, "peak_mib": peak_mib()}
+    with tempfile.TemporaryDirectory() as tmp:
+        pf, rf = Path(tmp) / "posts.jsonl", Path(tmp) / "rep.jsonl"
+        write_posts(pf, posts)
+        rep = repeat_stream(posts)
+        write_posts(rf, rep)
+        t = time.perf_counter()
+        scan_file(m, pf, Path(tmp) / "o1.jsonl", workers=1)
+        res["scan_1p"] = len(posts) / (time.perf_counter() - t)
+        t = time.perf_counter()
+        emb.embed([embedding_text(p) for p in rep])
+        res["raw_rep_1p"] = len(rep) / (time.perf_counter() - t)
+        t = time.perf_counter()
+        scan_file(m, rf, Path(tmp) / "o2.jsonl", workers=1)
+        res["scan_rep_1p"] = len(rep) / (time.perf_counter() - t)
+        if args.two_workers:
+            res["raw_2p"] = raw_two_process(posts)
+            t = time.perf_counter()
+            scan_file(m, pf, Path(tmp) / "o3.jsonl", workers=2)
+            res["scan_2p"] = len(posts) / (time.perf_counter() - t)
+    res["peak_mib"] = peak_mib()
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--sizes", default="10000,100000,1000000")
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--posts", type=int, default=1000)
+    ap.add_argument("--one", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--vectors", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--two-workers", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(one_size(args)), flush=True)
+        return
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from qinglang.match import get_embedder
+    from qinglang.match.matcher import embedding_text
+
+    claims, _ = load_texts(args.data)
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        vf = Path(tmp) / "claims.npy"
+        t = time.perf_counter()
+        np.save(vf, get_embedder().embed([embedding_text(c) for c in claims]))
+        print(f"embedded {len(claims)} real claims in {time.perf_counter() - t:.1f}s "
+              f"({len(claims) / (time.perf_counter() - t):.0f}/s)", flush=True)
+        for i, n in enumerate(sizes):
+            cmd = [sys.executable, __file__, "--data", str(args.data), "--one", str(n), "--vectors", str(vf),
+                   "--queries", str(args.queries), "--posts", str(args.posts)] + (["--two-workers"] if i == 0 else [])
+            t = time.perf_counter()
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+            r = json.loads(out)
+            print(f"size {n}: done in {time.perf_counter() - t:.0f}s: {out}", flush=True)
+            rows.append(r)
+    table = Table(title="claim matcher benchmark (2 cores)")
+    for c in ("debunks", "index", "build s", "publish 1 ms", "p50 ms", "p99 ms", "match-only ms", "RSS MiB",
+              "peak MiB", "scan/s", "raw embed/s", "scan÷raw", "repeat scan/s", "rep÷raw"):
+        table.add_column(c, justify="right")
+    for r in rows:
+        table.add_row(
+            f"{r['size']:,}", "numpy" if r["size"] <= 50_000 else "usearch", f"{r['build_s']:.1f}",
+            f"{r['publish_ms']:.0f}{'' if r['publish_found'] else ' (not found!)'}", f"{r['p50_ms']:.1f}",
+            f"{r['p99_ms']:.1f}", f"{r['cand_ms']:.1f}", f"{r['rss_mib']:.0f}", f"{r['peak_mib']:.0f}",
+            f"{r['scan_1p']:.0f}", f"{r['raw_1p']:.0f}", f"{r['scan_1p'] / r['raw_1p']:.2f}",
+            f"{r['scan_rep_1p']:.0f}", f"{r['scan_rep_1p'] / r['raw_rep_1p']:.2f}",
+        )
+    Console().print(table)
+    if "scan_2p" in rows[0]:
+        r = rows[0]
+        print(f"both cores at {r['size']:,}: scan --workers 2 {r['scan_2p']:.0f} posts/s; raw model in 2 processes "
+              f"{r['raw_2p']:.0f}/s (ratio {r['scan_2p'] / r['raw_2p']:.2f}); one process: scan {r['scan_1p']:.0f}/s")
+
+
+if __name__ == "__main__":
+    main()
