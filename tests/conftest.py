@@ -79,8 +79,8 @@ class Staff:
             return accounts.create_org(s, actor="test", key=key, kind=kind, name_zh=f"{key} 中文", name_en=key,
                                        jurisdiction={"domains": list(domains)}, supervisor=supervisor).id
 
-    def user(self, username: str, role: str, org: str | None = None, password: str = "correct horse") -> str:
-        """Create a user and return a fresh API token for it."""
+    def user(self, username: str, role: str, org: str | None = None, password: str | None = None) -> str:
+        """Create a user (token-only unless a password is given: argon2 is slow on purpose) and return a token."""
         with self.db.write() as s:
             accounts.create_user(s, actor="test", username=username, role=role, org=org, password=password)
             _, token = accounts.create_token(s, actor="test", username=username)

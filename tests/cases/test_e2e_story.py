@@ -88,7 +88,7 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
         add_rule(s, actor="t", org="other", domain="other.example", priority=10)
         for name, role, org in (("agent-huabo", "org_agent", "huabo"), ("agent-other", "org_agent", "other"),
                                 ("reviewer1", "reviewer", "cac"), ("expert", "expert", "fc")):
-            accounts.create_user(s, actor="t", username=name, role=role, org=org, password="pw-long-enough")
+            accounts.create_user(s, actor="t", username=name, role=role, org=org, password=None)
             tokens[name] = accounts.create_token(s, actor="t", username=name)[1]
         expert = accounts.user_by_name(s, "expert")
         d = registry.create(s, Principal.of(expert, via="cli"), registry.DebunkInput(

@@ -17,15 +17,26 @@ from qinglang.text import indicators as ind
 
 
 def analyze_reports(texts: list[str], descriptions: list[str]) -> list[dict[str, Any] | None]:
-    out: list[dict[str, Any] | None] = []
-    for text, _desc in zip(texts, descriptions, strict=True):
-        found = ind.extract(text) if text else []
-        out.append({"indicators": [{"kind": i.kind, "value": i.value, "raw": i.raw} for i in found]}
-                   if found else None)
-    return _add_classifiers(texts, out)
+    """Categories with probabilities, detector scores with reasons, and indicators, per report.
 
+    The classifiers read the reported content, or the reporter's description when no content was given;
+    indicators come from the content only (a reporter's own phone number is not the scammer's).
+    """
+    from qinglang.triage.analyze import analyze_many
 
-def _add_classifiers(texts: list[str], out: list[dict[str, Any] | None]) -> list[dict[str, Any] | None]:
+    inputs = [t.strip() or d.strip() for t, d in zip(texts, descriptions, strict=True)]
+    idx = [i for i, t in enumerate(inputs) if t]
+    out: list[dict[str, Any] | None] = [None] * len(inputs)
+    for i, res in zip(idx, analyze_many([inputs[i] for i in idx], indicators=False), strict=True):
+        found = ind.extract(texts[i]) if texts[i].strip() else []
+        out[i] = {
+            "lang": res.lang,
+            "categories": {k: round(float(v), 4) for k, v in sorted(res.categories.items(), key=lambda kv: -kv[1])},
+            "suggested_category": res.top_category,
+            "detectors": {name: {"score": round(float(d.score), 4), "reason": d.reason, "label": d.label,
+                                 "advisory": d.advisory} for name, d in res.detectors.items()},
+            "indicators": [{"kind": x.kind, "value": x.value, "raw": x.raw} for x in found],
+        }
     return out
 
 

@@ -200,8 +200,9 @@ def decide_appeal(db: Database, principal: Principal, appeal_id: int, *, outcome
 
 def queue(session: Session, principal: Principal, *, category: str | None = None, campaign_id: int | None = None,
           org_id: int | None = None, sla: str | None = None, state: str | None = None, limit: int = 50,
-          offset: int = 0, now: datetime | None = None) -> list[Case]:
-    """Open cases this principal may see, highest priority first."""
+          offset: int = 0, now: datetime | None = None, order: str = "priority") -> list[Case]:
+    """Open cases this principal may see, highest priority first — or, with order="uncertain", the cases the
+    category model is least sure about first (active learning: their decisions teach the model most)."""
     now = now or datetime.now(UTC)
     q = scope_cases(principal, select(Case)).where(Case.state.in_(OPEN_CASE_STATES if state is None else {state}))
     if category:
@@ -218,6 +219,16 @@ def queue(session: Session, principal: Principal, *, category: str | None = None
         q = q.where(and_(Case.due_at >= now, Case.due_at < now + timedelta(hours=6)))
     elif sla is not None:
         raise Invalid("sla must be due_soon or overdue", field="sla")
+    if order == "uncertain":
+        from qinglang.taxonomy import CATEGORY_CODES
+        from qinglang.triage.categories import uncertain_first
+
+        pool = [c for c in session.execute(q.order_by(Case.priority.desc(), Case.id).limit(2000)).scalars()
+                if (c.triage or {}).get("categories")]
+        probs = [{k: float(c.triage["categories"].get(k, 0.0)) for k in CATEGORY_CODES} for c in pool]
+        return [pool[i] for i in uncertain_first(probs)][offset:offset + limit]
+    if order != "priority":
+        raise Invalid("order must be priority or uncertain", field="order")
     q = q.order_by(Case.priority.desc(), Case.id).limit(limit).offset(offset)
     return list(session.execute(q).scalars())
 

@@ -38,9 +38,11 @@ class AppealDecisionIn(BaseModel):
 @router.get("/queue")
 def my_queue(db: DB, p: CurrentPrincipal, category: str | None = None, sla: str | None = None,
              campaign_id: int | None = None, org_id: int | None = None,
+             order: Annotated[str, Query(pattern="^(priority|uncertain)$")] = "priority",
              limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
     with db.read() as s:
-        cases = workflow.queue(s, p, category=category, sla=sla, campaign_id=campaign_id, org_id=org_id, limit=limit)
+        cases = workflow.queue(s, p, category=category, sla=sla, campaign_id=campaign_id, org_id=org_id, limit=limit,
+                               order=order)
         return {"items": [views.case_summary(c) for c in cases]}
 
 

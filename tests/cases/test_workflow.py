@@ -1,0 +1,140 @@
+"""Workflow rules: race-free claims, statements of reasons, referral, appeals by someone else, reporter trust."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from qinglang import accounts
+from qinglang.auth.policy import Principal
+from qinglang.cases import intake, pipeline, workflow
+from qinglang.cases.status import report_status
+from qinglang.errors import Conflict, Forbidden, Invalid
+from qinglang.store.models import Case, Report
+
+
+def _p(db: Any, username: str) -> Principal:
+    with db.read() as s:
+        return Principal.of(accounts.user_by_name(s, username), via="cli")
+
+
+def _report(db: Any, settings: Any, text: str, *, url: str | None = None, who: str = "1.2.3.4",
+            category: str = "rumor") -> str:
+    r = intake.submit_report(db, settings, intake.ReportInput(category=category, text=text, url=url), client_key=who)
+    pipeline.process_reports(db, [r.report_id])
+    return r.receipt
+
+
+@pytest.fixture
+def world(db: Any, staff: Any, settings: Any) -> dict[str, Any]:
+    staff.org("cac", kind="regulator")
+    staff.org("plat", domains=("plat.example",), supervisor="cac")
+    staff.org("police", kind="agency")
+    for name, role, org in (("a1", "org_agent", "plat"), ("a2", "org_agent", "plat"), ("ann_reviewer", "reviewer", "cac"),
+                            ("bo_reviewer", "reviewer", "cac"), ("cop", "org_agent", "police")):
+        staff.user(name, role, org=org)
+    from qinglang.cases.routing import add_rule
+
+    with db.write() as s:
+        add_rule(s, actor="t", org="plat", domain="plat.example")
+    receipt = _report(db, settings, "Salt water gargles cure the virus", url="https://plat.example/p/1")
+    with db.read() as s:
+        case_id = s.execute(select(Report.case_id).where(Report.receipt == receipt)).scalar_one()
+    return {"case": case_id, "receipt": receipt}
+
+
+def test_only_one_of_two_simultaneous_claims_wins(db: Any, world: dict[str, Any]) -> None:
+    results: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def go(name: str) -> None:
+        barrier.wait()
+        try:
+            workflow.claim(db, _p(db, name), world["case"])
+            results.append("won")
+        except Conflict:
+            results.append("lost")
+
+    threads = [threading.Thread(target=go, args=(n,)) for n in ("a1", "a2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["lost", "won"]
+
+
+def test_decision_needs_reasons_and_respects_claims(db: Any, world: dict[str, Any]) -> None:
+    workflow.claim(db, _p(db, "a1"), world["case"])
+    with pytest.raises(Conflict):
+        workflow.decide(db, _p(db, "a2"), world["case"], action="remove", ground="Rule 1 of the platform",
+                        facts="It is false and spreading fast")
+    with pytest.raises(Invalid) as exc:
+        workflow.decide(db, _p(db, "a1"), world["case"], action="remove", ground="rule", facts="It is false, yes")
+    assert exc.value.field == "ground"
+    with pytest.raises(Invalid):
+        workflow.decide(db, _p(db, "a1"), world["case"], action="obliterate", ground="Rule 1 of the platform",
+                        facts="It is false and spreading fast")
+    with pytest.raises(Forbidden):
+        workflow.decide(db, _p(db, "cop"), world["case"], action="remove", ground="Rule 1 of the platform",
+                        facts="It is false and spreading fast")
+
+
+def test_referral_moves_the_case_to_the_other_organisation(db: Any, world: dict[str, Any]) -> None:
+    with pytest.raises(Invalid):
+        workflow.decide(db, _p(db, "a1"), world["case"], action="refer", ground="Outside our remit entirely",
+                        facts="This is a fraud ring, police should look")
+    workflow.decide(db, _p(db, "a1"), world["case"], action="refer", refer_to="police",
+                    ground="Outside our remit entirely", facts="This is a fraud ring, police should look")
+    with db.read() as s:
+        case = s.get(Case, world["case"])
+        assert case.state == "referred" and case.org_id == accounts.org_by_key(s, "police").id
+    # Now the police agent may act, the platform agent may not.
+    workflow.decide(db, _p(db, "cop"), world["case"], action="escalate_law_enforcement",
+                    ground="Criminal law art. 266 (fraud)", facts="Opened an investigation file")
+    with pytest.raises(Forbidden):
+        workflow.claim(db, _p(db, "a1"), world["case"])
+
+
+def test_appeal_is_decided_by_someone_else(db: Any, settings: Any, world: dict[str, Any]) -> None:
+    _, token = workflow.decide(db, _p(db, "ann_reviewer"), world["case"], action="remove",
+                               ground="Regulation art. 6 (false information)", facts="Repeats a refuted health claim")
+    assert token
+    a = workflow.appeal(db, settings, token, statement="This was a quote in a news report, not my claim")
+    with pytest.raises(Conflict):
+        workflow.appeal(db, settings, token, statement="Trying a second time around")
+    with pytest.raises(Forbidden):
+        workflow.decide_appeal(db, _p(db, "ann_reviewer"), a.id, outcome="upheld", reasons="I was right the first time")
+    workflow.decide_appeal(db, _p(db, "bo_reviewer"), a.id, outcome="reversed", reasons="It is reporting, not asserting")
+    with db.read() as s:
+        st = report_status(s, world["receipt"])
+    assert st["outcome"]["action"] == "remove" and st["appeal"] == {"status": "decided", "outcome": "reversed"}
+    assert "ann_reviewer" not in str(st) and "bo_reviewer" not in str(st)  # no staff names reach the reporter
+
+
+def test_rejected_reports_lower_reporter_trust(db: Any, settings: Any, world: dict[str, Any]) -> None:
+    for i in range(4):
+        _report(db, settings, f"complaint number {i} about nothing at all really", who="9.9.9.9",
+                url=f"https://plat.example/x/{i}")
+    with db.read() as s:
+        cases = [c.id for c in s.execute(select(Case).where(Case.canonical_url.like("%/x/%"))).scalars()]
+    for cid in cases:
+        workflow.decide(db, _p(db, "a1"), cid, action="no_violation", ground="Community rules reviewed in full",
+                        facts="Nothing in the post breaks a rule")
+    _report(db, settings, "yet another complaint from the same person, again", who="9.9.9.9",
+            url="https://plat.example/x/new")
+    with db.read() as s:
+        case = s.execute(select(Case).where(Case.canonical_url.like("%/x/new"))).scalar_one()
+    assert case.priority_explain["reporter_trust"]["value"] < 1.0
+
+
+def test_uncertain_first_ordering(db: Any, settings: Any, world: dict[str, Any]) -> None:
+    _report(db, settings, "加微信领取彩金，百家乐稳赢，日赚千元", url="https://plat.example/g/1", category="gambling")
+    _report(db, settings, "hmm not sure what this post is about", url="https://plat.example/g/2")
+    with db.read() as s:
+        cases = workflow.queue(s, _p(db, "ann_reviewer"), order="uncertain")
+        assert len(cases) >= 2
+        with pytest.raises(Invalid):
+            workflow.queue(s, _p(db, "ann_reviewer"), order="random")
