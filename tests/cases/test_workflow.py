@@ -33,7 +33,8 @@ def world(db: Any, staff: Any, settings: Any) -> dict[str, Any]:
     staff.org("cac", kind="regulator")
     staff.org("plat", domains=("plat.example",), supervisor="cac")
     staff.org("police", kind="agency")
-    for name, role, org in (("a1", "org_agent", "plat"), ("a2", "org_agent", "plat"), ("ann_reviewer", "reviewer", "cac"),
+    for name, role, org in (("a1", "org_agent", "plat"), ("a2", "org_agent", "plat"),
+                            ("ann_reviewer", "reviewer", "cac"),
                             ("bo_reviewer", "reviewer", "cac"), ("cop", "org_agent", "police")):
         staff.user(name, role, org=org)
     from qinglang.cases.routing import add_rule
@@ -107,7 +108,8 @@ def test_appeal_is_decided_by_someone_else(db: Any, settings: Any, world: dict[s
         workflow.appeal(db, settings, token, statement="Trying a second time around")
     with pytest.raises(Forbidden):
         workflow.decide_appeal(db, _p(db, "ann_reviewer"), a.id, outcome="upheld", reasons="I was right the first time")
-    workflow.decide_appeal(db, _p(db, "bo_reviewer"), a.id, outcome="reversed", reasons="It is reporting, not asserting")
+    workflow.decide_appeal(db, _p(db, "bo_reviewer"), a.id, outcome="reversed",
+                           reasons="It is reporting, not asserting")
     with db.read() as s:
         st = report_status(s, world["receipt"])
     assert st["outcome"]["action"] == "remove" and st["appeal"] == {"status": "decided", "outcome": "reversed"}
