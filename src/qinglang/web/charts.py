@@ -63,12 +63,12 @@ def hbars(counts: dict[str, int], lang: str, *, kind: str) -> dict[str, Any]:
     """Horizontal bars, largest first; `kind` is 'category' or 'action' (for names and colours)."""
     items = sorted(((k, v) for k, v in counts.items() if v), key=lambda kv: -kv[1])
     top_value = max((v for _, v in items), default=0)
-    row_h, label_w, width = 30, 190, 720
+    row_h, label_w, width = 32, 150, 460
     bars = []
     for i, (code, n) in enumerate(items):
         name = CATEGORY_BY_CODE[code].name(lang) if kind == "category" else label_name(ACTIONS, code, lang)
         fill = CATEGORY_COLOURS.get(code, "#1f6f8b") if kind == "category" else "#1f6f8b"
-        w = (width - label_w - 60) * n / top_value if top_value else 0
+        w = (width - label_w - 40) * n / top_value if top_value else 0
         bars.append({"y": i * row_h, "name": name, "count": n, "w": round(max(w, 2), 1), "fill": fill})
     return {"width": width, "height": max(row_h, len(bars) * row_h), "label_w": label_w, "bars": bars,
             "empty": not bars}

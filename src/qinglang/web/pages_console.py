@@ -6,6 +6,7 @@ contact data is never shown here.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
@@ -19,12 +20,23 @@ from qinglang.auth.policy import Principal, has, require_case, scope_cases
 from qinglang.cases import views
 from qinglang.debunks import registry
 from qinglang.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
-from qinglang.store.models import Appeal, AuditEvent, Campaign, Case, CaseIndicator, Indicator, Organisation, User
+from qinglang.store.models import (
+    Appeal,
+    AuditEvent,
+    Campaign,
+    Case,
+    CaseIndicator,
+    Indicator,
+    Organisation,
+    Report,
+    User,
+)
 from qinglang.taxonomy import ACTIONS, CATEGORIES
 from qinglang.web.render import app_db, app_settings, check_csrf, console_principal, redirect, render, require_console
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 NOTICES = ("claimed", "decided", "appeal_decided", "logged_out")
+DUE_SOON = timedelta(hours=6)  # the same window as workflow.queue(sla="due_soon")
 
 
 def _safe_next(nxt: str) -> str:
@@ -81,18 +93,29 @@ def queue_page(request: Request, category: Annotated[str, Query(max_length=32)] 
                                sla=sla or None, limit=per_page + 1, offset=(page - 1) * per_page)
         orgs = {o.id: o for o in s.execute(select(Organisation).order_by(Organisation.key)).scalars()}
         users = {u.id: u.username for u in s.execute(select(User)).scalars()}
-        ctx = {"cases": [_row(c, orgs, users) for c in cases[:per_page]], "more": len(cases) > per_page,
+        first_text: dict[int, str] = {}
+        for case_id, text in s.execute(select(Report.case_id, Report.text)
+                                       .where(Report.case_id.in_([c.id for c in cases])).order_by(Report.id)):
+            if text and case_id not in first_text:
+                first_text[case_id] = text
+        ctx = {"cases": [_row(c, orgs, users, first_text.get(c.id, "")) for c in cases[:per_page]],
+               "more": len(cases) > per_page,
                "page": page, "categories": CATEGORIES, "orgs": list(orgs.values()),
                "campaigns": list(s.execute(select(Campaign).order_by(Campaign.starts_at.desc())).scalars()),
                "f": {"category": category, "campaign": campaign, "org": org, "sla": sla}}
     return render(request, "console/queue.html", ctx)
 
 
-def _row(c: Case, orgs: dict[int, Organisation], users: dict[int, str]) -> dict[str, Any]:
+def _row(c: Case, orgs: dict[int, Organisation], users: dict[int, str], report_text: str) -> dict[str, Any]:
     row = views.case_summary(c)
     row["org"] = orgs.get(c.org_id) if c.org_id else None
     row["claimed_by_name"] = users.get(c.claimed_by) if c.claimed_by else None
     row["due_at_dt"] = c.due_at
+    now = datetime.now(UTC)
+    row["overdue"] = c.overdue or (c.due_at is not None and c.due_at < now)
+    row["due_soon"] = not row["overdue"] and c.due_at is not None and c.due_at < now + DUE_SOON
+    text = (c.content.text if c.content else "") or report_text or c.canonical_url or ""
+    row["snippet"] = text[:90] + ("…" if len(text) > 90 else "")
     return row
 
 
