@@ -67,3 +67,10 @@ def test_org_agent_sees_only_its_own_cases(client: Any, staff: Any, db: Any) -> 
     _err(client.get(f"/v1/cases/{idb}", headers=ha), 403, "forbidden")
     hr = {"Authorization": f"Bearer {reviewer}"}
     assert {c["id"] for c in client.get("/v1/cases", headers=hr).json()["items"]} == {ida, idb}
+
+
+def test_metrics_endpoint_counts_requests(client: Any) -> None:
+    client.post("/v1/reports", json={"category": "other", "text": "metrics check"})
+    text = client.get("/metrics").text
+    assert "qinglang_reports_accepted_total" in text
+    assert 'route="/v1/reports"' in text and 'status="201"' in text

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.base import RequestResponseEndpoint
 
 from qinglang import __version__
 from qinglang.api import errors
 from qinglang.api.routes import actions, admin, campaigns, cases, debunks, health, intel, match, reports, webhooks
 from qinglang.cases.ratelimit import RateLimiter
+from qinglang.observability import HTTP_LATENCY
 from qinglang.settings import Settings, get_settings
 from qinglang.store.db import get_database
 
@@ -52,12 +55,20 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
+        started = time.perf_counter()
         response = await call_next(request)
+        route = request.scope.get("route")
+        HTTP_LATENCY.labels(request.method, getattr(route, "path", "unmatched"),
+                            str(response.status_code)).observe(time.perf_counter() - started)
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
         return response
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     for router in (health.router, debunks.router, match.router, reports.router, cases.router, actions.router,
                    intel.router, campaigns.router, admin.router, webhooks.router):

@@ -24,6 +24,7 @@ from qinglang.cases.urls import canonical_url
 from qinglang.errors import Invalid
 from qinglang.jobs.queue import enqueue
 from qinglang.jobs.worker import notify_all
+from qinglang.observability import REPORTS_ACCEPTED
 from qinglang.settings import Settings
 from qinglang.store.db import Database
 from qinglang.store.models import Report, ReportImage
@@ -222,6 +223,7 @@ def submit_report(db: Database, settings: Settings, data: ReportInput, *, client
     """Validate, commit durably, and return the receipt (plus a debunk when the instant match finds one)."""
     prepared = prepare(data, settings, client_key=client_key, token=token)
     report = writer_for(db).submit(prepared)
+    REPORTS_ACCEPTED.inc()
     return SubmitResult(receipt=report.receipt, report_id=report.id, case_id=report.case_id,
                         debunk=_instant_debunk(db, report))
 

@@ -18,6 +18,7 @@ from qinglang import audit
 from qinglang.cases import dedup, intel, priority
 from qinglang.cases.routing import route
 from qinglang.jobs.worker import handler
+from qinglang.observability import REPORTS_PROCESSED
 from qinglang.store.db import Database
 from qinglang.store.models import ApiToken, Campaign, Case, Report, ReportImage
 from qinglang.taxonomy import CATEGORY_BY_CODE
@@ -184,6 +185,7 @@ def process_reports(db: Database, report_ids: list[int]) -> int:
             touched[case.id] = case
         for case in touched.values():
             refresh_priority(s, case, now=now)
+    REPORTS_PROCESSED.inc(len(reports))
     return len(reports)
 
 

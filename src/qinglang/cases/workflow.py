@@ -18,6 +18,7 @@ from qinglang.accounts import org_by_key
 from qinglang.auth import secrets as sec
 from qinglang.auth.policy import Principal, authorize, require_case, scope_cases
 from qinglang.errors import Conflict, Forbidden, Invalid, NotFound
+from qinglang.observability import DECISIONS
 from qinglang.settings import Settings
 from qinglang.store.db import Database
 from qinglang.store.models import Appeal, Case, Decision, Report
@@ -125,6 +126,7 @@ def decide(db: Database, principal: Principal, case_id: int, *, action: str, gro
         if action == "no_violation":
             s.execute(update(Report).where(Report.case_id == case.id).values(rejected=True))
         s.flush()
+        DECISIONS.labels(action).inc()
         audit.record(s, actor=principal.label, action=f"case.decide.{action}", object_type="case",
                      object_id=case.id, summary={"decision": d.id, "from": before, "to": case.state,
                                                  "ground": ground[:200], "refer_to": refer_to})

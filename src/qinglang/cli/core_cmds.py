@@ -33,7 +33,10 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
     """Serve the API and the web pages."""
     import uvicorn
 
+    from qinglang.observability import configure_logging
+
     s = get_settings()
+    configure_logging(s.log_level)
     uvicorn.run("qinglang.api.app:create_app", factory=True, host=host or s.host, port=port or s.port,
                 workers=workers, log_level=s.log_level, access_log=False)
 
