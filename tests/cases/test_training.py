@@ -1,0 +1,29 @@
+"""Reviewers' decisions become labelled examples for the category model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qinglang import accounts
+from qinglang.auth.policy import Principal
+from qinglang.cases import intake, pipeline, training, workflow
+
+
+def test_decisions_become_examples(db: Any, staff: Any, settings: Any) -> None:
+    staff.org("cac", kind="regulator")
+    staff.user("rev", "reviewer", org="cac")
+    with db.read() as s:
+        rev = Principal.of(accounts.user_by_name(s, "rev"), via="cli")
+    ids = []
+    for text, cat in (("澳门线上赌场，充值送彩金", "gambling"), ("just a normal cooking video", "porn"),
+                      ("pending report text here", "rumor")):
+        r = intake.submit_report(db, settings, intake.ReportInput(category=cat, text=text), client_key="x")
+        ids.append(r.report_id)
+    pipeline.process_reports(db, ids)
+    workflow.decide(db, rev, 1, action="remove", ground="Gambling promotion is prohibited",
+                    facts="Advertises an online casino with bonuses")
+    workflow.decide(db, rev, 2, action="no_violation", ground="Reviewed against the porn policy",
+                    facts="A cooking video with nothing explicit")
+    with db.read() as s:
+        examples = sorted(training.decided_examples(s))
+    assert examples == [((), "just a normal cooking video"), (("gambling",), "澳门线上赌场，充值送彩金")]
