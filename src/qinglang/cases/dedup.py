@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 
 from datasketch import MinHash, MinHashLSH
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from qinglang.media.hashing import PDQ_MATCH_THRESHOLD, hamming
@@ -47,6 +47,9 @@ class DedupIndex:
 
     def refresh(self, session: Session) -> None:
         """Add reports that other transactions attached to cases since the last refresh."""
+        top = session.execute(select(func.max(Report.id))).scalar() or 0
+        if top < self.last_report_id:  # the database was restored or replaced: start over
+            self.__init__()  # type: ignore[misc]
         rows = session.execute(
             select(Report.id, Report.text, Report.case_id).where(Report.id > self.last_report_id)
             .where(Report.case_id.is_not(None)).order_by(Report.id)).all()
