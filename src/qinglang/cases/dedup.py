@@ -38,18 +38,21 @@ def minhash(norm: str) -> MinHash:
 
 class DedupIndex:
     def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._reset()
+
+    def _reset(self) -> None:
         self.lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
         self.exact: dict[str, int] = {}  # normalised text -> case id
         self.key_case: dict[str, int] = {}
         self.pdq: list[tuple[str, int]] = []
         self.last_report_id = 0
-        self.lock = threading.Lock()
 
     def refresh(self, session: Session) -> None:
         """Add reports that other transactions attached to cases since the last refresh."""
         top = session.execute(select(func.max(Report.id))).scalar() or 0
         if top < self.last_report_id:  # the database was restored or replaced: start over
-            self.__init__()  # type: ignore[misc]
+            self._reset()
         rows = session.execute(
             select(Report.id, Report.text, Report.case_id).where(Report.id > self.last_report_id)
             .where(Report.case_id.is_not(None)).order_by(Report.id)).all()
