@@ -26,7 +26,7 @@ def login(client: Any, username: str) -> str:
 
 
 def test_login_cookie_flags_and_bad_password(client: Any, staff: Any) -> None:
-    staff.user("rev", "reviewer")
+    staff.user("rev", "reviewer", password=PASSWORD)
     r = client.post("/console/login?lang=en", data={"username": "rev", "password": "wrong password"})
     assert r.status_code == 401 and "Wrong username or password" in r.text
     r = client.post("/console/login", data={"username": "rev", "password": PASSWORD, "next": "//evil.example"},
@@ -40,7 +40,7 @@ def test_login_cookie_flags_and_bad_password(client: Any, staff: Any) -> None:
 def test_console_requires_login_and_csrf(client: Any, staff: Any) -> None:
     r = client.get("/console", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/console/login?next=")
-    staff.user("rev", "reviewer")
+    staff.user("rev", "reviewer", password=PASSWORD)
     csrf = login(client, "rev")
     assert client.get("/console").status_code == 200
     bad = client.post("/console/admin/blocklists", data={"csrf": "forged", "kind": "phone", "value": "123"})
@@ -53,8 +53,8 @@ def test_console_requires_login_and_csrf(client: Any, staff: Any) -> None:
 def test_debunk_editor_needs_a_second_person_to_publish(client: Any, db: Database, staff: Any) -> None:
     staff.org("fc", kind="fact_checker")
     staff.org("med", kind="expert_panel")
-    staff.user("author", "expert", org="fc")
-    staff.user("other", "expert", org="med")
+    staff.user("author", "expert", org="fc", password=PASSWORD)
+    staff.user("other", "expert", org="med", password=PASSWORD)
     csrf = login(client, "author")
     r = client.post("/console/debunks/new", data={
         "csrf": csrf, "claim": "5G towers spread viruses", "verdict": "false", "summary": "Radio waves do not "
@@ -80,7 +80,7 @@ def test_debunk_editor_needs_a_second_person_to_publish(client: Any, db: Databas
 
 def test_admin_token_is_shown_once_and_blocklist_changes_are_audited(client: Any, db: Database,
                                                                       staff: Any) -> None:
-    staff.user("root", "admin")
+    staff.user("root", "admin", password=PASSWORD)
     csrf = login(client, "root")
     r = client.post("/console/admin/tokens", data={"csrf": csrf, "username": "root", "name": "ci"})
     token = re.search(r'<code id="new-token">([^<]+)</code>', r.text)
@@ -114,3 +114,48 @@ def test_admin_token_is_shown_once_and_blocklist_changes_are_audited(client: Any
     ok = client.post("/console/admin/hashbanks", data={"csrf": csrf, "bank_id": "1", "signal_type": "md5",
                                                        "value": "d41d8cd98f00b204e9800998ecf8427e"})
     assert ok.status_code == 200 and "d41d8cd98f00b204e9800998ecf8427e" in ok.text
+
+
+def test_content_owner_appeals_and_a_reviewer_decides_it(client: Any, db: Database, staff: Any) -> None:
+    from qinglang.auth.policy import Principal
+    from qinglang.cases import workflow
+    from qinglang.cases.pipeline import process_reports
+    from qinglang.store.models import Appeal, Report, User
+
+    staff.org("cac", kind="regulator")
+    staff.user("rev", "reviewer", org="cac", password=PASSWORD)
+    staff.user("rev2", "reviewer", org="cac", password=PASSWORD)
+    r = client.post("/report", data={"category": "hate", "text": "A post insulting a named neighbour again"},
+                    follow_redirects=False)
+    receipt = r.headers["location"].split("receipt=")[1].split("&")[0]
+    with db.read() as s:
+        report = s.execute(select(Report).where(Report.receipt == receipt)).scalar_one()
+        rev = Principal.of(s.execute(select(User).where(User.username == "rev")).scalar_one(), via="cli")
+    process_reports(db, [report.id])
+    with db.read() as s:
+        case_id = s.execute(select(Report.case_id).where(Report.id == report.id)).scalar_one()
+    _, token = workflow.decide(db, rev, case_id, action="remove", ground="Platform rule 4.2 on abuse",
+                               facts="Repeated insults aimed at a private person.")
+    assert client.post("/appeal?lang=en", data={"token": "wrong", "statement": "x" * 20}).status_code == 404
+    ok = client.post("/appeal", data={"token": token, "statement": "It was satire, not an insult."},
+                     follow_redirects=False)
+    assert ok.status_code == 303 and ok.headers["location"] == "/appeal?done=1"
+    again = client.post("/appeal?lang=en", data={"token": token, "statement": "It was satire, not an insult."})
+    assert again.status_code == 409
+    track = client.get(f"/track?receipt={receipt}&lang=en").text
+    assert "The content owner appealed" in track
+
+    csrf = login(client, "rev")
+    page = client.get(f"/console/cases/{case_id}?lang=en").text
+    assert "It was satire, not an insult." in page
+    with db.read() as s:
+        appeal_id = s.execute(select(Appeal.id)).scalar_one()
+    form = {"outcome": "reversed", "reasons": "Satire of a public figure, not a private person."}
+    same = client.post(f"/console/appeals/{appeal_id}/decide?lang=en", data={"csrf": csrf, **form})
+    assert same.status_code == 403 and "someone other than the original decision-maker" in same.text
+    csrf = login(client, "rev2")
+    r = client.post(f"/console/appeals/{appeal_id}/decide", data={"csrf": csrf, **form})
+    assert r.status_code == 200 and "申诉决定已记录" in r.text
+    with db.read() as s:
+        appeal = s.get(Appeal, appeal_id)
+        assert appeal is not None and appeal.outcome == "reversed"

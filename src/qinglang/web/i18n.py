@@ -30,6 +30,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "footer.feed": ("辟谣订阅 (Atom)", "Debunk feed (Atom)"),
     "footer.api": ("开放接口", "API"),
     "footer.console": ("工作台", "Staff console"),
+    "footer.appeal": ("申诉", "Appeal a decision"),
     "common.all": ("全部", "All"),
     "common.prev": ("上一页", "Previous"),
     "common.next": ("下一页", "Next"),
@@ -160,6 +161,8 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "event.received": ("已收到", "Received"),
     "event.processing": ("处理中", "Being processed"),
     "event.routed": ("已分派给负责机构", "Sent to the organisation responsible"),
+    "event.decision": ("处置决定：{action}", "Decision: {action}"),
+    "event.appealed": ("内容发布者提出申诉", "The content owner appealed"),
     "status.received": ("已收到", "Received"),
     "status.processing": ("处理中", "Processing"),
     "status.routed": ("已分派", "With the responsible organisation"),
@@ -167,6 +170,19 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "status.decided": ("已处理", "Decided"),
     "status.appealed": ("申诉中", "Under appeal"),
     "status.closed": ("已结案", "Closed"),
+    # appeal
+    "appeal.title": ("对处置决定提出申诉", "Appeal a decision"),
+    "appeal.lead": ("如果您发布的内容被处置，而您认为决定有误，"
+                    "可凭平台转交给您的申诉码提出申诉。申诉由另一位审核员复核。",
+                    "If content you posted was acted on and you think the decision is wrong, appeal with the code "
+                    "the platform passed on to you. Another reviewer looks at it again."),
+    "appeal.token": ("申诉码", "Appeal code"),
+    "appeal.statement": ("申诉理由", "Why the decision is wrong"),
+    "appeal.statement_hint": ("至少 10 个字。", "At least 10 characters."),
+    "appeal.submit": ("提交申诉", "Submit appeal"),
+    "appeal.done": ("申诉已收到。", "Your appeal is in."),
+    "appeal.done_hint": ("复核结果会通知负责机构，并在透明度报告中统计。",
+                         "The outcome goes to the organisation responsible and is counted in the transparency report."),
     # transparency
     "tr.title": ("透明度报告", "Transparency"),
     "tr.lead": ("以下数字全部实时统计自本平台数据库：收到多少举报、如何处置、用了多长时间、申诉结果如何。",

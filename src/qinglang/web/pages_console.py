@@ -32,7 +32,16 @@ from qinglang.store.models import (
     User,
 )
 from qinglang.taxonomy import ACTIONS, CATEGORIES
-from qinglang.web.render import app_db, app_settings, check_csrf, console_principal, redirect, render, require_console
+from qinglang.web.render import (
+    app_db,
+    app_settings,
+    check_csrf,
+    console_principal,
+    pick_lang,
+    redirect,
+    render,
+    require_console,
+)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 NOTICES = ("claimed", "decided", "appeal_decided", "logged_out")
@@ -153,7 +162,6 @@ def case_context(s: Session, p: Principal, case_id: int, lang: str) -> dict[str,
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 def case_page(request: Request, case_id: int, notice: Annotated[str, Query(max_length=32)] = "") -> Response:
     p = require_console(request)
-    from qinglang.web.render import pick_lang
 
     with app_db(request).read() as s:
         ctx = case_context(s, p, case_id, pick_lang(request))
@@ -180,7 +188,6 @@ def decide(request: Request, case_id: int, csrf: Annotated[str, Form()] = "",
     p = require_console(request, "cases:act")
     check_csrf(request, csrf)
     from qinglang.cases import workflow
-    from qinglang.web.render import pick_lang
 
     try:
         if debunk_id.strip() and not debunk_id.strip().isdigit():
@@ -198,7 +205,7 @@ def decide(request: Request, case_id: int, csrf: Annotated[str, Form()] = "",
     return redirect(f"/console/cases/{case_id}?notice=decided")
 
 
-@router.post("/appeals/{appeal_id}/decide")
+@router.post("/appeals/{appeal_id}/decide", response_class=HTMLResponse)
 def decide_appeal(request: Request, appeal_id: int, csrf: Annotated[str, Form()] = "",
                   outcome: Annotated[str, Form(pattern="^(upheld|reversed)$")] = "upheld",
                   reasons: Annotated[str, Form(max_length=5000)] = "") -> Response:
@@ -206,7 +213,15 @@ def decide_appeal(request: Request, appeal_id: int, csrf: Annotated[str, Form()]
     check_csrf(request, csrf)
     from qinglang.cases import workflow
 
-    appeal = workflow.decide_appeal(app_db(request), p, appeal_id, outcome=outcome, reasons=reasons)
-    if appeal.case_id is None:
-        raise Forbidden("appeal has no case")
+
+    try:
+        appeal = workflow.decide_appeal(app_db(request), p, appeal_id, outcome=outcome, reasons=reasons)
+    except (Invalid, Conflict, Forbidden) as exc:
+        with app_db(request).read() as s:
+            row = s.get(Appeal, appeal_id)
+            if row is None:
+                raise NotFound(f"appeal {appeal_id} not found") from None
+            ctx = case_context(s, p, row.case_id, pick_lang(request))
+        ctx["errors"] = {exc.field or "form": exc.message}
+        return render(request, "console/case.html", ctx, status=exc.status)
     return redirect(f"/console/cases/{appeal.case_id}?notice=appeal_decided")

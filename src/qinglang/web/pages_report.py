@@ -86,3 +86,26 @@ def track(request: Request, receipt: Annotated[str, Query(max_length=64)] = "",
     return render(request, "track.html", {"receipt": receipt.strip(), "status": status, "missing": missing,
                                           "new": bool(new) and status is not None},
                   status=404 if missing else 200)
+
+
+@router.get("/appeal", response_class=HTMLResponse)
+def appeal_form(request: Request, token: Annotated[str, Query(max_length=200)] = "",
+                done: Annotated[int, Query(ge=0, le=1)] = 0) -> Response:
+    return render(request, "appeal.html", {"token": token, "done": bool(done), "error": "", "values": {}})
+
+
+@router.post("/appeal", response_class=HTMLResponse)
+def appeal_submit(request: Request, token: Annotated[str, Form(max_length=200)] = "",
+                  statement: Annotated[str, Form(max_length=5000)] = "",
+                  contact: Annotated[str, Form(max_length=200)] = "") -> Response:
+    """The content owner's appeal, with the token from the link the platform passed on."""
+    from qinglang.cases import workflow
+    from qinglang.errors import Conflict
+
+    try:
+        workflow.appeal(app_db(request), app_settings(request), token, statement=statement,
+                        contact=contact.strip() or None)
+    except (Invalid, NotFound, Conflict) as exc:
+        return render(request, "appeal.html", {"token": token, "done": False, "error": exc.message,
+                                               "values": {"statement": statement}}, status=exc.status)
+    return redirect("/appeal?done=1")
