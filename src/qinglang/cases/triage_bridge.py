@@ -27,6 +27,8 @@ def analyze_reports(texts: list[str], descriptions: list[str]) -> list[dict[str,
     inputs = [t.strip() or d.strip() for t, d in zip(texts, descriptions, strict=True)]
     idx = [i for i, t in enumerate(inputs) if t]
     out: list[dict[str, Any] | None] = [None] * len(inputs)
+    if not idx:
+        return out
     for i, res in zip(idx, analyze_many([inputs[i] for i in idx], indicators=False), strict=True):
         found = ind.extract(texts[i]) if texts[i].strip() else []
         out[i] = {

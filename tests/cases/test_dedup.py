@@ -1,0 +1,65 @@
+"""Reports about the same thing become one case: URL, near-duplicate text (MinHash LSH), same image (MD5/PDQ)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from PIL import Image, ImageDraw
+from sqlalchemy import select
+
+from qinglang.cases import intake, pipeline
+from qinglang.store.models import Case, Report
+
+
+def _img(shift: int = 0, quality: int | None = None) -> bytes:
+    img = Image.new("RGB", (160, 120), (250, 250, 245))
+    d = ImageDraw.Draw(img)
+    d.rectangle([10 + shift, 10, 80 + shift, 100], fill=(200, 20, 20))
+    d.ellipse([90, 20, 150, 80], fill=(20, 60, 200))
+    d.line([0, 119, 159, 0], fill=(0, 0, 0), width=4)
+    buf = io.BytesIO()
+    if quality:
+        img.save(buf, "JPEG", quality=quality)
+    else:
+        img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+_reporters = iter(range(10_000))
+
+
+def _submit(db: Any, settings: Any, **kw: Any) -> int:
+    r = intake.submit_report(db, settings, intake.ReportInput(category=kw.pop("category", "rumor"), **kw),
+                             client_key=f"10.0.0.{next(_reporters)}")
+    pipeline.process_reports(db, [r.report_id])
+    with db.read() as s:
+        case_id = s.execute(select(Report.case_id).where(Report.id == r.report_id)).scalar_one()
+        assert case_id is not None
+        return int(case_id)
+
+
+def test_near_duplicate_text_joins_the_case(db: Any, settings: Any) -> None:
+    a = _submit(db, settings, text="紧急通知：明天全市停水三天，请大家提前储水，转发给亲朋好友！！")
+    b = _submit(db, settings, text="紧急通知：明天全市停水三天，请大家提前储水，转发给亲朋好友")
+    c = _submit(db, settings, text="【紧急通知】明天全市停水三天,请大家提前储水,转发给亲朋好友!")
+    d = _submit(db, settings, text="今天地铁二号线因为设备故障暂停运营两个小时")
+    assert a == b == c and d != a
+    with db.read() as s:
+        case = s.get(Case, a)
+        assert case.report_count == 3 and case.reporter_count == 3
+
+
+def test_same_or_slightly_edited_image_joins_the_case(db: Any, settings: Any) -> None:
+    a = _submit(db, settings, category="porn", images=[_img()])
+    b = _submit(db, settings, category="porn", images=[_img()], description="same file again")
+    c = _submit(db, settings, category="porn", images=[_img(shift=2, quality=70)], description="re-encoded")
+    assert a == b == c
+
+
+def test_decided_cases_are_not_reopened_by_dedup(db: Any, settings: Any) -> None:
+    a = _submit(db, settings, url="https://huabo.example/p/5", text="old rumor")
+    with db.write() as s:
+        s.get(Case, a).state = "closed"  # type: ignore[union-attr]
+    b = _submit(db, settings, url="https://huabo.example/p/5", text="old rumor again")
+    assert a != b
