@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from qinglang.taxonomy import CATEGORY_CODES
 from qinglang.text.indicators import Indicator, extract
 from qinglang.text.normalize import detect_lang
-from qinglang.triage.cues import FRAUD_CUES, FRAUD_TYPES, MISINFO_CUES, fire
+from qinglang.triage.cues import FRAUD_CUES, FRAUD_TYPES, MISINFO_CUES, SPAM_CUES, fire
 from qinglang.triage.features import CHAR_FEATURES, prepare
 from qinglang.triage.lexicon import AbuseLexicon, default_lexicon
 from qinglang.triage.linear import LinearTextModel
@@ -102,7 +102,7 @@ class Triage:
             row = _Row(i, prep, W)
             dets = {
                 "fraud": self._fraud(row, float(z["fraud"][i]), ftype[i], inds),
-                "spam": self._plain("spam", row, float(z["spam"][i])),
+                "spam": self._spam(row, float(z["spam"][i])),
                 "abuse": self._abuse(row, float(z["abuse"][i])),
                 "misinfo": self._misinfo(row, float(z["misinfo"][i])),
             }
@@ -132,6 +132,16 @@ class Triage:
         score = _sigmoid(z)
         reason = self._keywords(name, row) if score >= THRESHOLD else "no strong signal"
         return DetectorResult(name, score, reason)
+
+    def _spam(self, row: _Row, z: float) -> DetectorResult:
+        fired = fire(SPAM_CUES, row.prepared) if z > CUE_GATE else []
+        z += sum(c.weight for c, _ in fired)
+        score = _sigmoid(z)
+        if score < THRESHOLD:
+            return DetectorResult("spam", score, "no strong signal")
+        if fired:
+            return DetectorResult("spam", score, "cues: " + ", ".join(f"{c.name} “{m[:20]}”" for c, m in fired[:2]))
+        return DetectorResult("spam", score, self._keywords("spam", row))
 
     def _fraud(self, row: _Row, z: float, type_proba: np.ndarray, inds: list[Indicator]) -> DetectorResult:
         fired = fire(FRAUD_CUES, row.prepared) if z > CUE_GATE else []

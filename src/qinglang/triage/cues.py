@@ -94,6 +94,15 @@ FRAUD_CUES: tuple[Cue, ...] = (
     ), 2.0),
 )
 
+SPAM_CUES: tuple[Cue, ...] = (
+    Cue("unsubscribe", _rx(r"(回|回复)\s*(t|td|n|r)\s*退订", r"退订回\s*(t|td|n)", r"拒收请回复", r"text stop",
+                           r"reply stop", r"to opt[- ]?out", r"unsubscribe"), 2.0),
+    Cue("promotion", _rx(r"(优惠|促销|特价|特惠|折扣|低至|全场|清仓|大酬宾|火热招生|开业|抢购|秒杀|满\s*#?\d*#?\s*减)",
+                         r"(free entry|claim your|limited offer|special offer|% off|order now|call now)"), 1.0),
+    Cue("contact_call", _rx(r"(欢迎(来电|致电|光临|惠顾|咨询)|详询|热线|咨询电话|联系电话|联系人)",
+                            r"(call|text|txt) \S{0,6} ?#\d+#"), 0.8),
+)
+
 MISINFO_CUES: tuple[Cue, ...] = (
     Cue("urgent_share", _rx(
         r"(紧急)?(扩散|转发|转给|告诉)(家人|朋友|身边|更多人|大家)?",

@@ -22,13 +22,18 @@ WORD_FEATURES = 2**17
 WORD_PATTERN = r"(?u)\b[a-z][a-z0-9']+\b|\b\d+\b"
 _LATIN_WORD = re.compile(WORD_PATTERN)
 _CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
-# Runs of masked or real digits say "a number was here" without memorising the number.
-_DIGITS = re.compile(r"\d{3,}|x{3,}|X{3,}")
+# Runs of real or masked ("xxxx") digits keep only their length: an 11-digit run is a phone number,
+# 16-19 a card, 6 a code, whatever the digits were. Lengths above 20 share one token.
+_DIGITS = re.compile(r"\d{3,}|[xX]{3,}")
+
+
+def _digit_token(m: re.Match[str]) -> str:
+    return f" #{min(len(m.group(0)), 20)}# "
 
 
 def prepare(text: str) -> str:
-    """The form every model sees: `normalize`d, long digit runs collapsed to '0'."""
-    return _DIGITS.sub("0", normalize(text))
+    """The form every model sees: `normalize`d, digit runs of 3+ replaced by a length token."""
+    return _DIGITS.sub(_digit_token, normalize(text))
 
 
 def _latin_words(text: str) -> list[str]:
