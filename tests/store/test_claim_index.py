@@ -1,0 +1,57 @@
+"""The per-process claim index: built from the store, updated incrementally by jobs, hot-swapped elsewhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from qinglang import accounts
+from qinglang.auth.policy import Principal
+from qinglang.debunks import registry
+from qinglang.jobs.worker import drain
+from qinglang.match import store_source
+from qinglang.match.store_source import ClaimIndexHolder
+from qinglang.store.db import Database
+from qinglang.store.models import Organisation
+
+
+def _publish(db: Database, claim: str, lang: str = "en") -> int:
+    with db.write() as s:
+        if not s.execute(select(Organisation)).first():
+            accounts.create_org(s, actor="t", key="fc", kind="fact_checker", name_zh="核查", name_en="FC")
+            accounts.create_user(s, actor="t", username="exp", role="expert", org="fc", password=None)
+        exp = Principal.of(accounts.user_by_name(s, "exp"), via="cli")
+        data = registry.DebunkInput(claim=claim, verdict="false", summary="not true", explanation="", lang=lang)
+        d = registry.create(s, exp, data, org_id=accounts.org_by_key(s, "fc").id, status="published")
+        return d.id
+
+
+def test_publish_and_withdraw_reach_another_process(db: Database, tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setattr(store_source, "CHECK_EVERY", 0.0)
+    first = _publish(db, "Drinking bleach cures COVID-19")
+    worker_side = store_source.holder(db, tmp_path / "index")  # the process that runs the jobs
+    other = ClaimIndexHolder(db, tmp_path / "index")  # a second server process sharing the data dir
+    assert [h.id for h in other.get().match("bleach cures covid", top_k=1)] == [str(first)]
+
+    second = _publish(db, "5G masts spread the coronavirus")
+    drain(db)  # the index_debunk job updates the worker's matcher, saves it and bumps the checkpoint
+    assert worker_side.version >= 1
+    hits = other.get().match("5G towers are spreading the virus", top_k=1)
+    assert hits and hits[0].id == str(second)
+
+    with db.write() as s:
+        exp = Principal.of(accounts.user_by_name(s, "exp"), via="cli")
+        registry.withdraw(s, exp, second, note="duplicate of another debunk")
+    drain(db)
+    assert str(second) not in other.get()
+    assert str(first) in other.get()
+
+
+def test_semantic_search_and_match_text(db: Database, tmp_path: Path) -> None:
+    store_source.set_index_dir(db, tmp_path / "index")
+    did = _publish(db, "微波炉加热的食物会致癌", lang="zh")
+    res = store_source.match_text(db, "Food heated in a microwave oven causes cancer", top_k=3)
+    assert res and res[0]["debunk_id"] == did and res[0]["debunk"]["claim"] == "微波炉加热的食物会致癌"
+    assert store_source.semantic_debunk_ids(db, "microwave cancer", limit=5)[0] == did
