@@ -108,3 +108,27 @@ def test_canonical_url_rejects_non_http() -> None:
         canonical_url("ftp://example.com/x")
     with pytest.raises(Invalid):
         canonical_url("https://localhost")
+
+
+def test_trusted_flagger_reports_raise_priority(client: Any, db: Any) -> None:
+    from qinglang import accounts
+    from qinglang.jobs.worker import drain
+    from qinglang.store.models import Case
+
+    with db.write() as s:
+        accounts.create_org(s, actor="t", key="ngo", kind="volunteer_group", name_zh="志愿者", name_en="Volunteers")
+        accounts.create_user(s, actor="t", username="flagger", role="reviewer", org="ngo", password=None)
+        _, token = accounts.create_token(s, actor="t", username="flagger", trusted_flagger=True)
+    r1 = client.post("/v1/reports", json={"category": "minors", "text": "grooming messages to a child account",
+                                          "url": "https://a.example/1"}, headers={"Authorization": f"Bearer {token}"})
+    r2 = client.post("/v1/reports", json={"category": "minors", "text": "another post about something else",
+                                          "url": "https://a.example/2"})
+    assert r1.status_code == r2.status_code == 201
+    drain(db)
+    with db.read() as s:
+        flagged, plain = (s.execute(select(Case).where(Case.canonical_url == f"https://a.example/{i}")).scalar_one()
+                          for i in (1, 2))
+        assert s.execute(select(Report.trusted).where(Report.case_id == flagged.id)).scalar() is True
+    assert flagged.priority_explain["reporter_trust"]["value"] == 2.0
+    assert plain.priority_explain["reporter_trust"]["value"] == 1.0
+    assert flagged.priority > plain.priority
