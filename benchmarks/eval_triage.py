@@ -46,8 +46,8 @@ def split(pairs: Pairs, seed: int, test: float = 0.2) -> tuple[Pairs, Pairs]:
 
 
 def research(name: str, train: Pairs, test: Pairs, fz: Featurizer, *, C: float = 4.0,
-             balanced: bool = False) -> EvalReport:
-    model = train_detector(train, featurizer=fz, C=C, balanced=balanced)
+             balanced: bool = False, weighting: str = "tfidf") -> EvalReport:
+    model = train_detector(train, featurizer=fz, C=C, balanced=balanced, weighting=weighting)
     pred = _predict(model, [t for _, t in test], fz)
     return report(name, [y for y, _ in test], pred, positive="1")
 
@@ -77,10 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     run("COLD train→dev", "abuse (research model)", lambda: research("abuse", cold_tr, cold_dev, fz), "accuracy")
 
     zh_tr, zh_te = split(corpora.sms_zh(d / "spam/sms-zh-10k/sms_zh_10k.tsv"), args.seed)
-    run("SMS-zh 10k 80/20", "spam (research model)", lambda: research("spam", zh_tr, zh_te, fz, C=16, balanced=True))
+    run("SMS-zh 10k 80/20", "spam (research model)",
+        lambda: research("spam", zh_tr, zh_te, fz, balanced=True, weighting="nb"))
 
     uci_tr, uci_te = split(corpora.uci_sms(d / "spam/sms-uci-en/SMSSpamCollection.dev.tsv"), args.seed)
-    run("UCI SMS dev 80/20", "spam (research model)", lambda: research("spam", uci_tr, uci_te, fz, C=16, balanced=True))
+    run("UCI SMS dev 80/20", "spam (research model)",
+        lambda: research("spam", uci_tr, uci_te, fz, balanced=True, weighting="nb"))
 
     tf = corpora.telecom_fraud(d / "fraud-zh/telecom-fraud-5")
     tf_tr, tf_te = split(tf, args.seed)

@@ -63,7 +63,8 @@ class TriageResult:
 
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
+    z: np.ndarray = np.log(p / (1 - p))
+    return z
 
 
 def _sigmoid(z: float) -> float:

@@ -56,7 +56,7 @@ def build(data_dir: Path, *, extra: list[tuple[str, str]] | None = None, seed: i
     fraud_type = train_multiclass(fraud_types, featurizer=fz)
 
     spam_pairs = list(uci) + spam_seed + [("0", t) for t in rng.sample(cold_neg, 1500)]
-    spam = train_detector(spam_pairs, featurizer=fz, balanced=True)
+    spam = train_detector(spam_pairs, featurizer=fz, balanced=True, weighting="nb")
 
     en_abuse = [("1" if "hate" in c else "0", t) for c, t in seed_codes]
     abuse = train_detector(cold + en_abuse + [("0", t) for t in rng.sample(ham, 1500)], featurizer=fz)

@@ -121,7 +121,8 @@ def uncertainty(probs: np.ndarray | Sequence[dict[str, float]]) -> np.ndarray:
     P = np.array([[d[c] for c in CATEGORY_CODES] for d in probs]) if not isinstance(probs, np.ndarray) else probs
     if P.size == 0:
         return np.zeros(0)
-    return (1.0 - np.abs(2.0 * P - 1.0)).max(axis=1)
+    u: np.ndarray = (1.0 - np.abs(2.0 * P - 1.0)).max(axis=1)
+    return u
 
 
 def uncertain_first(probs: np.ndarray | Sequence[dict[str, float]]) -> list[int]:

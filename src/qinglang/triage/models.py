@@ -56,7 +56,8 @@ def load_models(path: str | Path | None = None) -> TriageModels:
     if not isinstance(obj, dict) or obj.get("format") != FORMAT_VERSION or not isinstance(obj.get("models"),
                                                                                           TriageModels):
         raise Invalid(f"{p} is not a qinglang triage model (format {FORMAT_VERSION})", field="model")
-    return obj["models"]
+    models: TriageModels = obj["models"]
+    return models
 
 
 @lru_cache(maxsize=1)
@@ -65,11 +66,12 @@ def default_models() -> TriageModels:
 
 
 def train_detector(pairs: Iterable[tuple[str, str]], *, featurizer: Featurizer | None = None,
-                   C: float = 4.0, balanced: bool = False) -> LinearTextModel:
+                   C: float = 4.0, balanced: bool = False, weighting: str = "tfidf") -> LinearTextModel:
     """A binary detector from (label, text) pairs, label 1 = positive, 0 = negative."""
     fz = featurizer or Featurizer()
     ys, texts = _split(pairs, parse_binary)
-    return LinearTextModel(C=C, class_weight="balanced" if balanced else None).fit(fz.transform(texts), ys)
+    model = LinearTextModel(C=C, class_weight="balanced" if balanced else None, weighting=weighting)
+    return model.fit(fz.transform(texts), ys)
 
 
 def train_multiclass(pairs: Iterable[tuple[str, str]], *, featurizer: Featurizer | None = None,
