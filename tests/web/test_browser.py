@@ -52,6 +52,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     url = f"sqlite:///{tmp / 'qinglang.db'}"
     upgrade(url)
     db = Database(url)
+    from qinglang.match.store_source import set_index_dir
+
+    set_index_dir(db, tmp / "index")  # never the default data directory's index
     with db.write() as s:
         accounts.create_org(s, actor="test", key="cac", kind="regulator", name_zh="网信办（测试）",
                             name_en="Regulator (test)")

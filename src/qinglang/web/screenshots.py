@@ -53,6 +53,7 @@ def take(out_dir: Path) -> list[Path]:
 
     from qinglang.api.app import create_app
     from qinglang.demo import load_demo
+    from qinglang.match.store_source import set_index_dir
     from qinglang.settings import Settings
     from qinglang.store.db import Database
     from qinglang.store.migrate import upgrade
@@ -69,6 +70,8 @@ def take(out_dir: Path) -> list[Path]:
         settings = Settings(data_dir=data_dir, database_url=url, secret_key="screenshots-" + "k" * 40,
                             rate_limit=0, jobs_inline=False)
         db = Database(url)
+        # The claim index must live with this temp database, not in the default data directory.
+        set_index_dir(db, data_dir / "index")
         load_demo(db, settings)
         target = _demo_targets(db)
         app = create_app(settings, start_worker=False)
@@ -108,7 +111,7 @@ def take(out_dir: Path) -> list[Path]:
             shot(page, "home-en", "/?lang=en")
             desk.close()
 
-            phone = browser.new_context(viewport=PHONE, locale="zh-CN", device_scale_factor=2, is_mobile=True)
+            phone = browser.new_context(viewport=PHONE, locale="zh-CN", device_scale_factor=1, is_mobile=True)
             page = phone.new_page()
             shot(page, "phone-home", "/?lang=zh")
             phone.close()
