@@ -6,6 +6,7 @@ Pages are thin: parse, authorize, call the domain, render. Never put domain rule
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,6 +20,15 @@ from qinglang.errors import QinglangError
 
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith(("/v1", "/static", "/health", "/metrics", "/docs", "/openapi"))
+
+
+async def _call(handler: Any, request: Request, exc: Exception) -> Response:
+    """Delegate to the API's own JSON error handler (Starlette types handlers as sync-or-async)."""
+    result = handler(request, exc)
+    if inspect.isawaitable(result):
+        result = await result
+    response: Response = result
+    return response
 
 
 def mount(app: FastAPI) -> None:
@@ -36,8 +46,7 @@ def mount(app: FastAPI) -> None:
 
     async def domain_error(request: Request, exc: Exception) -> Response:
         if _is_api(request) or not isinstance(exc, QinglangError):
-            result: Response = await api_domain(request, exc)
-            return result
+            return await _call(api_domain, request, exc)
         if exc.status == 401 and request.url.path.startswith("/console"):
             nxt = page_url(request) if request.method == "GET" else "/console"
             return redirect(f"/console/login?{urlencode({'next': nxt})}")
@@ -45,8 +54,7 @@ def mount(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Any) -> Response:
         if _is_api(request):
-            result: Response = await api_http(request, exc)
-            return result
+            return await _call(api_http, request, exc)
         return render(request, "error.html", {"status": exc.status_code, "message": str(exc.detail)},
                       status=exc.status_code)
 

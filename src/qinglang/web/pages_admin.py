@@ -58,13 +58,17 @@ def add_block(s: Session, p: Principal, *, kind: str, value: str, source: str, r
 
 def remove_row(s: Session, p: Principal, model: type[BlocklistEntry] | type[HashBankEntry], row_id: int,
                action: str) -> None:
-    row = s.get(model, row_id)
+    row: BlocklistEntry | HashBankEntry | None = (
+        s.get(BlocklistEntry, row_id) if model is BlocklistEntry else s.get(HashBankEntry, row_id))
     if row is None:
         raise NotFound(f"entry {row_id} not found")
-    summary = {"kind": row.kind, "value": row.value} if isinstance(row, BlocklistEntry) else \
-        {"bank_id": row.bank_id, "signal_type": row.signal_type, "value": row.value}
+    summary: dict[str, Any]
+    if isinstance(row, BlocklistEntry):
+        object_type, summary = "blocklist_entry", {"kind": row.kind, "value": row.value}
+    else:
+        object_type = "hash_bank_entry"
+        summary = {"bank_id": row.bank_id, "signal_type": row.signal_type, "value": row.value}
     s.delete(row)
-    object_type = "blocklist_entry" if model is BlocklistEntry else "hash_bank_entry"
     audit.record(s, actor=p.label, action=action, object_type=object_type, object_id=row_id, summary=summary)
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from qinglang import accounts
@@ -31,7 +31,7 @@ from qinglang.store.models import (
     Report,
     User,
 )
-from qinglang.taxonomy import ACTIONS, CATEGORIES
+from qinglang.taxonomy import ACTIONS, CATEGORIES, OPEN_CASE_STATES
 from qinglang.web.render import (
     app_db,
     app_settings,
@@ -105,7 +105,7 @@ def queue_page(request: Request, category: Annotated[str, Query(max_length=32)] 
         first_text: dict[int, str] = {}
         for case_id, text in s.execute(select(Report.case_id, Report.text)
                                        .where(Report.case_id.in_([c.id for c in cases])).order_by(Report.id)):
-            if text and case_id not in first_text:
+            if text and case_id is not None and case_id not in first_text:
                 first_text[case_id] = text
         ctx = {"cases": [_row(c, orgs, users, first_text.get(c.id, "")) for c in cases[:per_page]],
                "more": len(cases) > per_page,
@@ -142,9 +142,11 @@ def case_context(s: Session, p: Principal, case_id: int, lang: str) -> dict[str,
              .where(CaseIndicator.indicator_id.in_([i.id for i in indicators]), Case.id != case.id).distinct()
              .order_by(Case.priority.desc()).limit(20))
         linked = list(s.execute(scope_cases(p, q)).scalars())
-    history = s.execute(select(AuditEvent).where(AuditEvent.object_type == "case",
-                                                 AuditEvent.object_id == str(case.id))
-                        .order_by(AuditEvent.id)).scalars().all()
+    report_ids = [str(r["id"]) for r in detail["reports"]]
+    history = s.execute(select(AuditEvent).where(or_(
+        and_(AuditEvent.object_type == "case", AuditEvent.object_id == str(case.id)),
+        and_(AuditEvent.object_type == "report", AuditEvent.object_id.in_(report_ids))))
+        .order_by(AuditEvent.id)).scalars().all()
     orgs = list(s.execute(select(Organisation).order_by(Organisation.key)).scalars())
     org_names = {o.id: o.name(lang) for o in orgs}
     appeals = s.execute(select(Appeal).where(Appeal.case_id == case.id).order_by(Appeal.id)).scalars().all()
@@ -154,8 +156,11 @@ def case_context(s: Session, p: Principal, case_id: int, lang: str) -> dict[str,
         "indicators": indicators, "linked": linked, "history": history, "orgs": orgs, "org_names": org_names,
         "appeals": appeals, "actions": ACTIONS, "may_act": has(p, "cases:act"),
         "may_decide_appeals": has(p, "appeals:decide"),
-        "claimed_by_name": s.get(User, case.claimed_by).username if case.claimed_by else None,
+        "claimed_by_name": s.execute(select(User.username).where(User.id == case.claimed_by)).scalar()
+        if case.claimed_by else None,
         "errors": {}, "values": {},
+        "overdue": case.overdue or (case.due_at is not None and case.due_at < datetime.now(UTC)
+                                    and case.state in OPEN_CASE_STATES),
     }
 
 

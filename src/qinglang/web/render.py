@@ -24,7 +24,7 @@ from qinglang.errors import Forbidden, Unauthorized
 from qinglang.settings import Settings
 from qinglang.store.db import Database
 from qinglang.taxonomy import ACTIONS, CASE_STATES, CATEGORY_BY_CODE, VERDICTS, label_name
-from qinglang.web.i18n import LANGS, translate
+from qinglang.web.i18n import LANGS, STRINGS, translate
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -97,6 +97,7 @@ def render(request: Request, template: str, context: Mapping[str, Any] | None = 
         "principal": getattr(request.state, "console_principal", None),
         "csrf": getattr(request.state, "csrf", None),
         "has": has,
+        "factor_keys": {k for k in STRINGS["en"] if k.startswith("factor.")},
     }
     ctx.update(context or {})
     body = env.get_template(template).render(ctx)

@@ -17,8 +17,6 @@ from sqlalchemy import select
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-DESKTOP = {"width": 1280, "height": 860}
-PHONE = {"width": 375, "height": 780}
 
 
 def _demo_targets(db: Any) -> dict[str, Any]:
@@ -67,8 +65,8 @@ def take(out_dir: Path) -> list[Path]:
         data_dir = Path(tmp)
         url = f"sqlite:///{data_dir / 'qinglang.db'}"
         upgrade(url)
-        settings = Settings(data_dir=data_dir, database_url=url, secret_key="screenshots-" + "k" * 40,
-                            rate_limit=0, jobs_inline=False)
+        settings = Settings.model_validate({"data_dir": data_dir, "database_url": url, "rate_limit": 0,
+                                            "secret_key": "screenshots-" + "k" * 40, "jobs_inline": False})
         db = Database(url)
         # The claim index must live with this temp database, not in the default data directory.
         set_index_dir(db, data_dir / "index")
@@ -85,7 +83,7 @@ def take(out_dir: Path) -> list[Path]:
                 page.screenshot(path=str(file), full_page=True)
                 saved.append(file)
 
-            desk = browser.new_context(viewport=DESKTOP, locale="zh-CN", device_scale_factor=1)
+            desk = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN", device_scale_factor=1)
             page = desk.new_page()
             shot(page, "home", "/?lang=zh")
             shot(page, "debunk", f"/debunks/{target['debunk_id']}")
@@ -111,7 +109,8 @@ def take(out_dir: Path) -> list[Path]:
             shot(page, "home-en", "/?lang=en")
             desk.close()
 
-            phone = browser.new_context(viewport=PHONE, locale="zh-CN", device_scale_factor=1, is_mobile=True)
+            phone = browser.new_context(viewport={"width": 375, "height": 780}, locale="zh-CN",
+                                        device_scale_factor=1, is_mobile=True)
             page = phone.new_page()
             shot(page, "phone-home", "/?lang=zh")
             phone.close()
