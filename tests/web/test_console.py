@@ -19,7 +19,7 @@ def login(client: Any, username: str) -> str:
     r = client.post("/console/login", data={"username": username, "password": PASSWORD, "next": "/console"},
                     follow_redirects=False)
     assert r.status_code == 303, r.text
-    page = client.get("/console/debunks")
+    page = client.get("/console")  # the queue, or the debunk editor for experts
     m = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert m, page.text
     return m.group(1)
@@ -159,3 +159,31 @@ def test_content_owner_appeals_and_a_reviewer_decides_it(client: Any, db: Databa
     with db.read() as s:
         appeal = s.get(Appeal, appeal_id)
         assert appeal is not None and appeal.outcome == "reversed"
+
+
+def test_org_agent_queue_is_scoped_to_its_organisation(client: Any, db: Database, staff: Any) -> None:
+    from qinglang.cases.pipeline import process_reports
+    from qinglang.cases.routing import add_rule
+    from qinglang.store.models import Report
+
+    staff.org("cac", kind="regulator")
+    staff.org("huabo", kind="platform", domains=("huabo.example",))
+    with db.write() as s:
+        add_rule(s, actor="test", org="huabo", domain="huabo.example")
+    staff.user("agent", "org_agent", org="huabo", password=PASSWORD)
+    receipts = []
+    for url in ("https://huabo.example/p/1", "https://elsewhere.example/p/2"):
+        r = client.post("/report", data={"category": "fraud", "url": url, "text": f"Send a deposit first {url}"},
+                        follow_redirects=False)
+        receipts.append(r.headers["location"].split("receipt=")[1].split("&")[0])
+    with db.read() as s:
+        ids = list(s.execute(select(Report.id).where(Report.receipt.in_(receipts))).scalars())
+    process_reports(db, ids)
+    with db.read() as s:
+        mine, other = (s.execute(select(Report.case_id).where(Report.receipt == rc)).scalar_one() for rc in receipts)
+    assert mine != other
+    login(client, "agent")
+    queue = client.get("/console?lang=en").text
+    assert f'href="/console/cases/{mine}"' in queue and f'href="/console/cases/{other}"' not in queue
+    assert client.get(f"/console/cases/{mine}").status_code == 200
+    assert client.get(f"/console/cases/{other}").status_code == 403

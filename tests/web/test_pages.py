@@ -101,3 +101,23 @@ def test_report_form_rejects_bad_input_and_keeps_values(client: Any) -> None:
     page = client.get(r.headers["location"] + "&lang=en")
     assert "Thank you, your report is in." in page.text
     assert client.get("/track?receipt=NOSUCHRECEIPT").status_code == 404
+
+
+def _png(seed: int) -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    buf = BytesIO()
+    Image.new("RGB", (64, 48), (seed * 40 % 256, 120, 200)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_report_with_screenshots(client: Any) -> None:
+    one = [("images", ("shot.png", _png(1), "image/png"))]
+    r = client.post("/report", data={"category": "porn", "url": "https://x.example/a"}, files=one,
+                    follow_redirects=False)
+    assert r.status_code == 303
+    five = [("images", (f"s{i}.png", _png(i), "image/png")) for i in range(5)]
+    r = client.post("/report?lang=en", data={"category": "porn", "url": "https://x.example/a"}, files=five)
+    assert r.status_code == 422 and "at most 4 images" in r.text
