@@ -187,3 +187,29 @@ def test_org_agent_queue_is_scoped_to_its_organisation(client: Any, db: Database
     assert f'href="/console/cases/{mine}"' in queue and f'href="/console/cases/{other}"' not in queue
     assert client.get(f"/console/cases/{mine}").status_code == 200
     assert client.get(f"/console/cases/{other}").status_code == 403
+
+
+def test_claiming_is_race_free_between_reviewers(client: Any, db: Database, staff: Any) -> None:
+    from qinglang.cases.pipeline import process_reports
+    from qinglang.store.models import Case, Report, User
+
+    staff.org("cac", kind="regulator")
+    staff.user("rev1", "reviewer", org="cac", password=PASSWORD)
+    staff.user("rev2", "reviewer", org="cac", password=PASSWORD)
+    client.post("/report", data={"category": "gambling", "text": "Deposit 100 get 300 at the online casino"})
+    with db.read() as s:
+        rid = s.execute(select(Report.id)).scalar_one()
+    process_reports(db, [rid])
+    with db.read() as s:
+        case_id = s.execute(select(Report.case_id)).scalar_one()
+    csrf1 = login(client, "rev1")
+    assert f'action="/console/cases/{case_id}/claim"' in client.get("/console").text
+    r = client.post(f"/console/cases/{case_id}/claim", data={"csrf": csrf1}, follow_redirects=False)
+    assert r.status_code == 303
+    csrf2 = login(client, "rev2")
+    taken = client.post(f"/console/cases/{case_id}/claim?lang=en", data={"csrf": csrf2})
+    assert taken.status_code == 409 and "Claimed by rev1" in taken.text
+    with db.read() as s:
+        case = s.get(Case, case_id)
+        rev1 = s.execute(select(User.id).where(User.username == "rev1")).scalar_one()
+        assert case is not None and case.claimed_by == rev1

@@ -241,6 +241,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "queue.reporters": ("举报人", "Reporters"),
     "queue.due": ("期限", "Due"),
     "queue.claimed": ("认领人", "Claimed by"),
+    "queue.claim": ("认领", "Claim"),
     "queue.empty": ("没有符合条件的待办案件。", "No open cases match."),
     "case.title": ("案件 #{id}", "Case #{id}"),
     "case.reporters": ("{n} 位举报人", "{n} reporters"),

@@ -174,13 +174,19 @@ def case_page(request: Request, case_id: int, notice: Annotated[str, Query(max_l
     return render(request, "console/case.html", ctx)
 
 
-@router.post("/cases/{case_id}/claim")
+@router.post("/cases/{case_id}/claim", response_class=HTMLResponse)
 def claim(request: Request, case_id: int, csrf: Annotated[str, Form()] = "") -> Response:
     p = require_console(request, "cases:act")
     check_csrf(request, csrf)
     from qinglang.cases import workflow
 
-    workflow.claim(app_db(request), p, case_id)
+    try:
+        workflow.claim(app_db(request), p, case_id)
+    except Conflict as exc:  # someone else claimed it first: show the case and who holds it
+        with app_db(request).read() as s:
+            ctx = case_context(s, p, case_id, pick_lang(request))
+        ctx["errors"] = {exc.field or "form": exc.message}
+        return render(request, "console/case.html", ctx, status=exc.status)
     return redirect(f"/console/cases/{case_id}?notice=claimed")
 
 
