@@ -94,9 +94,10 @@ def browser(site: Site) -> Iterator[Any]:
 
 @pytest.fixture
 def open_page(browser: Any) -> Iterator[Any]:
-    """Factory for pages in fresh contexts; records any JavaScript dialog (none may ever fire)."""
+    """Factory for pages in fresh contexts; no JavaScript dialog may fire and nothing may break the CSP."""
     contexts: list[Any] = []
     dialogs: list[str] = []
+    csp_violations: list[str] = []
 
     def make(**kw: Any) -> Any:
         kw.setdefault("locale", "en-US")
@@ -105,12 +106,14 @@ def open_page(browser: Any) -> Iterator[Any]:
         page = ctx.new_page()
         page.set_default_timeout(15000)
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.on("console", lambda m: csp_violations.append(m.text) if "Content Security Policy" in m.text else None)
         return page
 
     yield make
     for ctx in contexts:
         ctx.close()
     assert dialogs == [], f"a script ran: {dialogs}"
+    assert csp_violations == [], csp_violations
 
 
 def submit_report(site: Site, page: Any, *, category: str, text: str, url: str = "") -> str:
@@ -151,9 +154,14 @@ def test_check_a_message_finds_the_debunk(site: Site, open_page: Any) -> None:
     page = open_page()
     page.goto(site.base + "/check?lang=en")
     page.get_by_label("Text or link to check", exact=True).fill("Is it true that hot water with lemon cures covid?")
+    page.wait_for_function("window.htmx !== undefined")
+    page.evaluate("window.__same_document = true")
     page.get_by_role("button", name="Check").click()
     first = page.locator("#results article").first
     first.wait_for()
+    # htmx swapped the results into the same document (no reload) and pushed the URL.
+    assert page.evaluate("window.__same_document") is True
+    assert "/check?text=" in page.url
     assert CLAIM in first.inner_text()
     assert first.locator(".band").inner_text() in ("Match", "Possibly related")
     first.get_by_role("link", name=CLAIM).click()
