@@ -51,7 +51,7 @@ class CategoryModel:
             if y.all():
                 raise Invalid(f"every example is {code!r}; add examples of other categories or none",
                               field="label")
-            lr = LogisticRegression(C=self.C, max_iter=3000, class_weight="balanced").fit(Xt, y)
+            lr = LogisticRegression(C=self.C, max_iter=3000, class_weight="balanced", solver="liblinear").fit(Xt, y)
             coefs.append(lr.coef_[0].astype(np.float32))
             ints.append(float(lr.intercept_[0]))
         self.codes = seen

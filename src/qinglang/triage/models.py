@@ -37,10 +37,11 @@ class TriageModels:
     misinfo: LinearTextModel
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, *, compact: bool = True) -> Path:
+        """Write the bundle; ``compact`` (xz) for the shipped file, else quick zlib for retrained ones."""
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump({"format": FORMAT_VERSION, "models": self}, p, compress=("xz", 6))
+        joblib.dump({"format": FORMAT_VERSION, "models": self}, p, compress=("xz", 6) if compact else ("zlib", 3))
         return p
 
 

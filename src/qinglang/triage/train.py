@@ -49,4 +49,4 @@ def save_bundle(models: TriageModels, out: str | Path) -> Path:
     p = Path(out)
     if p.suffix != ".joblib":
         p = p / DEFAULT_ARTEFACT.name
-    return models.save(p)
+    return models.save(p, compact=False)
