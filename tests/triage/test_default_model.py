@@ -64,3 +64,9 @@ def test_forked_workers_give_the_same_answers() -> None:
     two = analyze_many(texts, indicators=False, workers=2)
     assert [r.top_category for r in one] == [r.top_category for r in two]
     assert [round(r.detectors["fraud"].score, 6) for r in one] == [round(r.detectors["fraud"].score, 6) for r in two]
+
+
+def test_empty_odd_and_huge_inputs() -> None:
+    assert analyze_many([]) == []
+    for r in analyze_many(["", "😀😀", "好" * 50_000]):
+        assert r.top_category is None and all(0.0 <= d.score <= 1.0 for d in r.detectors.values())

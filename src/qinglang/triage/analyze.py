@@ -27,6 +27,7 @@ from qinglang.triage.linear import LinearTextModel
 from qinglang.triage.models import TriageModels, default_models
 
 THRESHOLD = 0.5
+MAX_CHARS = 10_000
 # Below this model log-odds (p < 0.25%) cues could not lift a score past ~0.2, so they are not run.
 CUE_GATE = -6.0
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -90,7 +91,11 @@ class Triage:
         return self._analyze_batch(texts, indicators)
 
     def _analyze_batch(self, texts: Sequence[str], indicators: bool) -> list[TriageResult]:
+        if not texts:
+            return []
         m = self.models
+        # Scoring looks at the first MAX_CHARS characters: a report is short, a pasted dump must not stall a batch.
+        texts = [t[:MAX_CHARS] for t in texts]
         prepared = [prepare(t) for t in texts]
         X = m.featurizer.transform_prepared(prepared)
         cats = m.categories.proba_matrix(X)
