@@ -232,7 +232,8 @@ def main() -> None:
             f"{r['scan_1p']:.0f}", f"{r['raw_1p']:.0f}", f"{r['scan_1p'] / r['raw_1p']:.2f}",
             f"{r['scan_rep_1p']:.0f}", f"{r['scan_rep_1p'] / r['raw_rep_1p']:.2f}",
         )
-    Console().print(table)
+    Console(width=220).print(table)
+    print(f"load average at the end (other processes share these 2 cores): {os.getloadavg()}")
     if "scan_2p" in rows[0]:
         r = rows[0]
         print(f"both cores at {r['size']:,}: scan --workers 2 {r['scan_2p']:.0f} posts/s; raw model in 2 processes "

@@ -204,7 +204,7 @@ class UsearchIndex(ClaimIndex):
 
         super().__init__(dim)
         self._index = Index(
-            ndim=dim, metric="cos", dtype="i8", connectivity=connectivity, expansion_add=128,
+            ndim=dim, metric="cos", dtype="i8", connectivity=connectivity, expansion_add=64,
             expansion_search=expansion_search,
         )
         self._lock = threading.RLock()
