@@ -52,3 +52,10 @@ def test_translate_fills_parameters_and_shows_missing_keys() -> None:
     assert translate("zh", "home.reports_n", n=3) == "3 条举报"
     assert translate("en", "home.reports_n", n=3) == "3 reports"
     assert translate("en", "no.such.key") == "no.such.key"
+
+
+def test_singular_forms() -> None:
+    assert translate("en", "home.reports_n", n=1) == "1 report"
+    assert translate("en", "debunks.count", n=1) == "1 debunk"
+    assert translate("en", "debunks.count", n=2) == "2 debunks"
+    assert translate("zh", "debunks.count", n=1) == "共 1 条"

@@ -57,6 +57,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
                            "Ranked by reports matched to each debunk in the last 7 days."),
     "home.trending_none": ("近7天暂无匹配到辟谣的举报。", "No reports matched a debunk in the last 7 days."),
     "home.reports_n": ("{n} 条举报", "{n} reports"),
+    "home.reports_n_1": ("1 条举报", "1 report"),
     "home.how": ("如何举报", "How reporting works"),
     "home.how1": ("选择类别，填写链接或内容，可附截图；联系方式可不填。",
                   "Pick a category, give the link or the text, add screenshots if you have them; contact is optional."),
@@ -80,6 +81,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "debunks.language": ("语言", "Language"),
     "debunks.search_button": ("搜索", "Search"),
     "debunks.count": ("共 {n} 条", "{n} debunks"),
+    "debunks.count_1": ("共 1 条", "1 debunk"),
     "debunks.none": ("没有找到辟谣。", "No debunks found."),
     "topic.health": ("健康", "Health"),
     "topic.food_safety": ("食品安全", "Food safety"),
@@ -151,6 +153,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "track.status": ("状态", "Status"),
     "track.submitted": ("提交于", "submitted"),
     "track.case": ("共有 {n} 位举报人举报了同一内容。", "{n} people reported the same content."),
+    "track.case_1": ("目前只有您举报了这一内容。", "So far you are the only one who reported this content."),
     "track.routed_to": ("已分派给：{org}。", "It is with: {org}."),
     "track.outcome": ("处理结果", "Outcome"),
     "track.ground": ("依据", "Ground"),
@@ -245,6 +248,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "queue.empty": ("没有符合条件的待办案件。", "No open cases match."),
     "case.title": ("案件 #{id}", "Case #{id}"),
     "case.reporters": ("{n} 位举报人", "{n} reporters"),
+    "case.reporters_1": ("1 位举报人", "1 reporter"),
     "case.claim": ("认领此案件", "Claim this case"),
     "case.claimed_by": ("认领人：{who}", "Claimed by {who}"),
     "case.content": ("被举报内容", "Reported content"),
@@ -365,6 +369,12 @@ STRINGS: dict[str, dict[str, str]] = {"zh": {k: v[0] for k, v in _PAIRS.items()}
 
 
 def translate(lang: str, key: str, **params: Any) -> str:
-    """The string for `key` in `lang` with {params} filled in; the key itself when missing (visible in tests)."""
-    text = STRINGS.get(lang, STRINGS["en"]).get(key, key)
+    """The string for `key` in `lang` with {params} filled in; the key itself when missing (visible in tests).
+
+    When `n=1` is passed and `<key>_1` exists, that singular form is used.
+    """
+    table = STRINGS.get(lang, STRINGS["en"])
+    # Singular forms: "<key>_1" is used when n == 1 and the table has it.
+    text = table.get(f"{key}_1") if params.get("n") == 1 else None
+    text = text or table.get(key, key)
     return text.format(**params) if params else text
