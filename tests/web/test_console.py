@@ -213,3 +213,30 @@ def test_claiming_is_race_free_between_reviewers(client: Any, db: Database, staf
         case = s.get(Case, case_id)
         rev1 = s.execute(select(User.id).where(User.username == "rev1")).scalar_one()
         assert case is not None and case.claimed_by == rev1
+
+
+def test_correcting_then_withdrawing_a_published_debunk(client: Any, db: Database, staff: Any) -> None:
+    from qinglang.auth.policy import Principal
+    from qinglang.debunks import registry
+    from qinglang.store.models import User
+
+    staff.org("fc", kind="fact_checker")
+    staff.user("ed", "expert", org="fc", password=PASSWORD)
+    with db.write() as s:
+        user = s.execute(select(User).where(User.username == "ed")).scalar_one()
+        did = registry.create(s, Principal.of(user, via="cli"), registry.DebunkInput(
+            claim="Eating carrots lets you see in the dark", verdict="false", summary="They do not.",
+            explanation="", lang="en"), org_id=user.org_id or 0, status="published").id
+    csrf = login(client, "ed")
+    form = {"csrf": csrf, "claim": "Eating carrots lets you see in the dark", "verdict": "misleading",
+            "summary": "Vitamin A helps night vision only when you lack it.", "lang": "en"}
+    missing_note = client.post(f"/console/debunks/{did}?lang=en", data=form)
+    assert missing_note.status_code == 422 and "public note" in missing_note.text
+    client.post(f"/console/debunks/{did}", data={**form, "note": "Verdict refined after review"})
+    client.cookies.clear()
+    page = client.get(f"/debunks/{did}?lang=en").text
+    assert "Corrected" in page and "Verdict refined after review" in page and "Misleading" in page
+    csrf = login(client, "ed")
+    client.post(f"/console/debunks/{did}/withdraw", data={"csrf": csrf, "note": "Duplicate of another debunk"})
+    client.cookies.clear()
+    assert client.get(f"/debunks/{did}").status_code == 404
