@@ -28,6 +28,8 @@ from qinglang.triage.models import TriageModels, default_models
 
 THRESHOLD = 0.5
 MAX_CHARS = 10_000
+# Category ← detector whose score also counts as that category's probability (never misinfo: advisory).
+DETECTOR_CATEGORY = {"fraud": "fraud", "hate": "abuse"}
 # Below this model log-odds (p < 0.25%) cues could not lift a score past ~0.2, so they are not run.
 CUE_GATE = -6.0
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -112,9 +114,13 @@ class Triage:
                 "abuse": self._abuse(row, float(z["abuse"][i])),
                 "misinfo": self._misinfo(row, float(z["misinfo"][i])),
             }
+            categories = dict(zip(CATEGORY_CODES, map(float, cats[i]), strict=True))
+            # The focused detectors (cues, word lists) are evidence for their category too.
+            for code, det in DETECTOR_CATEGORY.items():
+                categories[code] = max(categories[code], dets[det].score)
             out.append(TriageResult(
                 lang=detect_lang(text),
-                categories=dict(zip(CATEGORY_CODES, map(float, cats[i]), strict=True)),
+                categories=categories,
                 detectors=dets,
                 indicators=inds,
             ))
