@@ -89,6 +89,9 @@ def test_debunk_search_filters_and_unknown_pages(client: Any, db: Database, staf
     missing = client.get("/debunks/99999?lang=en")
     assert missing.status_code == 404 and "Page not found" in missing.text
     assert client.get("/v1/debunks/99999").json()["error"]["code"] == "not_found"  # API stays JSON
+    bad = client.get("/debunks?page=zero&lang=en")
+    assert bad.status_code == 422 and "text/html" in bad.headers["content-type"] and "page" in bad.text
+    assert client.get("/v1/debunks?limit=zero").json()["error"]["code"] == "invalid"
 
 
 def test_report_form_rejects_bad_input_and_keeps_values(client: Any) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -43,6 +44,7 @@ def mount(app: FastAPI) -> None:
 
     api_domain = app.exception_handlers[QinglangError]
     api_http = app.exception_handlers[StarletteHTTPException]
+    api_validation = app.exception_handlers[RequestValidationError]
 
     async def domain_error(request: Request, exc: Exception) -> Response:
         if _is_api(request) or not isinstance(exc, QinglangError):
@@ -58,5 +60,13 @@ def mount(app: FastAPI) -> None:
         return render(request, "error.html", {"status": exc.status_code, "message": str(exc.detail)},
                       status=exc.status_code)
 
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        if _is_api(request):
+            return await _call(api_validation, request, exc)
+        fields = ", ".join(".".join(str(x) for x in e.get("loc", ())[1:]) for e in getattr(exc, "errors", list)())
+        return render(request, "error.html", {"status": 422, "message": f"invalid input: {fields or 'request'}"},
+                      status=422)
+
     app.add_exception_handler(QinglangError, domain_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
