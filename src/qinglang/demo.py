@@ -51,6 +51,9 @@ def load_jsonl(name: str) -> list[dict[str, Any]]:
 
 def load_demo(db: Database, settings: Settings | None = None, *, progress: bool = False) -> dict[str, int]:
     settings = settings or get_settings()
+    from qinglang.match.store_source import set_index_dir
+
+    set_index_dir(db, settings.data_dir / "index")
     counts = {"organisations": 0, "users": 0, "routing_rules": 0, "debunks": 0, "reports": 0}
     orgs = load_json("organisations.json")
     with db.write() as s:

@@ -42,7 +42,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
             if worker:
                 worker.stop()
 
-    app = FastAPI(title="qinglang API", version=__version__, lifespan=lifespan,
+    # No Swagger/ReDoc pages: they load scripts from a CDN, which the CSP (and offline deployments) forbid.
+    app = FastAPI(title="qinglang API", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Report harmful content, match it against debunks, route cases, act with reasons.")
     app.state.settings = settings
     app.state.db = db
