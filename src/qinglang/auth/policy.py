@@ -7,7 +7,7 @@ decides access. An org agent sees and acts only on cases routed to its own organ
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Select, false
 
@@ -94,7 +94,10 @@ def require_case(principal: Principal | None, case: Case, permission: str = "cas
     return p
 
 
-def scope_cases(principal: Principal, query: Select[tuple[Case]]) -> Select[tuple[Case]]:
+_Q = TypeVar("_Q", bound=Select[Any])
+
+
+def scope_cases(principal: Principal, query: _Q) -> _Q:
     """Restrict a case query to what the principal may see."""
     authorize(principal, "cases:read")
     if has(principal, "cases:read_all"):

@@ -22,8 +22,8 @@ def create(session: Session, *, actor: str, key: str, name_zh: str, name_en: str
         raise Invalid("key must be 2-64 lower-case letters, digits, '-' or '_'", field="key")
     if not categories:
         raise Invalid("a campaign focuses on at least one category", field="categories")
-    for c in categories:
-        check_code(c, CATEGORY_CODES, field="categories")
+    for code in categories:
+        check_code(code, CATEGORY_CODES, field="categories")
     if ends_at <= starts_at:
         raise Invalid("ends_at must be after starts_at", field="ends_at")
     if not 1.0 <= boost <= 5.0:

@@ -57,14 +57,16 @@ class DedupIndex:
             select(Report.id, Report.text, Report.case_id).where(Report.id > self.last_report_id)
             .where(Report.case_id.is_not(None)).order_by(Report.id)).all()
         for rid, text, case_id in rows:
-            self.add_text(rid, text, case_id)
+            if case_id is not None:
+                self.add_text(rid, text, case_id)
             self.last_report_id = max(self.last_report_id, rid)
         if rows:
             lo = rows[0][0]
             for pdq, case_id in session.execute(
                     select(ReportImage.pdq, Report.case_id).join(Report, Report.id == ReportImage.report_id)
                     .where(ReportImage.report_id >= lo).where(ReportImage.pdq.is_not(None))):
-                self.pdq.append((pdq, case_id))
+                if pdq is not None and case_id is not None:
+                    self.pdq.append((pdq, case_id))
 
     def add_text(self, report_id: int, text: str, case_id: int) -> None:
         norm = normalize(text) if text else ""

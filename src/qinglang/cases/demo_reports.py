@@ -15,6 +15,7 @@ from qinglang.cases import intake, pipeline, workflow
 from qinglang.settings import Settings
 from qinglang.store.db import Database
 from qinglang.store.models import Appeal, Case, Decision, Meta, Organisation, Report, User
+from qinglang.taxonomy import CATEGORY_BY_CODE
 
 
 def load(db: Database, settings: Settings, samples: list[dict[str, Any]], *, now: datetime) -> int:
@@ -37,16 +38,18 @@ def load(db: Database, settings: Settings, samples: list[dict[str, Any]], *, now
         for case in s.execute(select(Case)).scalars():
             first = min(r.created_at for r in s.execute(select(Report).where(Report.case_id == case.id)).scalars())
             case.first_reported_at = case.created_at = first
-            case.due_at = first + (case.due_at - case.created_at if case.due_at else timedelta(0))
+            case.due_at = first + CATEGORY_BY_CODE[case.category].sla
     decided: set[int] = set()
     for rid, sample in ids:
         dec = sample.get("decision")
         if not dec:
             continue
         with db.read() as s:
-            case = s.get(Case, s.get(Report, rid).case_id)  # type: ignore[union-attr]
-            if case is None or case.id in decided:
+            case_id = s.execute(select(Report.case_id).where(Report.id == rid)).scalar()
+            found = s.get(Case, case_id) if case_id is not None else None
+            if found is None or found.id in decided:
                 continue
+            case = found
             agent = _agent_for(s, case.org_id)
         d, token = workflow.decide(db, agent, case.id, action=dec["action"], ground=dec["ground"],
                                    facts=dec["facts"], automated_detection=bool(dec.get("automated_detection")),

@@ -143,7 +143,7 @@ def match_images(session: Session, images: list[tuple[str, str | None]]) -> list
 
     version_row = session.get(Meta, "hash_banks_version")
     version = version_row.value if version_row else "0"
-    key = str(session.get_bind().url)
+    key = str(session.get_bind().engine.url)
     loaded = _cache.get(key)
     if loaded is None or loaded.version != version:
         banks: dict[int, tuple[HashBankInfo, mbank.HashBank]] = {}

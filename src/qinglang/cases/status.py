@@ -46,11 +46,12 @@ def report_status(session: Session, receipt: str, *, lang: str = "en") -> dict[s
                    "due_at": case.due_at.isoformat() if case.due_at else None}
     history.append({"at": case.created_at.isoformat(), "event": "routed" if org else "processing"})
     decisions = session.execute(select(Decision).where(Decision.case_id == case.id).order_by(Decision.id)).scalars()
-    for d in decisions:
-        history.append({"at": d.created_at.isoformat(), "event": f"decision: {label_name(ACTIONS, d.action, lang)}"})
-        out["outcome"] = {"action": d.action, "action_name": label_name(ACTIONS, d.action, lang), "ground": d.ground,
-                          "facts": d.facts, "automated_decision": d.automated_decision,
-                          "decided_at": d.created_at.isoformat()}
+    for dec in decisions:
+        history.append({"at": dec.created_at.isoformat(),
+                        "event": f"decision: {label_name(ACTIONS, dec.action, lang)}"})
+        out["outcome"] = {"action": dec.action, "action_name": label_name(ACTIONS, dec.action, lang),
+                          "ground": dec.ground, "facts": dec.facts, "automated_decision": dec.automated_decision,
+                          "decided_at": dec.created_at.isoformat()}
     appeal = session.execute(select(Appeal).where(Appeal.case_id == case.id).order_by(Appeal.id.desc())
                              .limit(1)).scalar_one_or_none()
     if appeal is not None:

@@ -17,7 +17,7 @@ CONFIRMING = frozenset({"remove", "restrict", "label", "warn", "escalate_law_enf
 
 def decided_examples(session: Session) -> list[tuple[tuple[str, ...], str]]:
     """(labels, text) pairs from decided cases; the latest decision on a case counts."""
-    latest: dict[int, str] = {}
+    latest: dict[int | None, str] = {}
     for case_id, action in session.execute(select(Decision.case_id, Decision.action).order_by(Decision.id)):
         latest[case_id] = action
     out: list[tuple[tuple[str, ...], str]] = []
@@ -25,10 +25,10 @@ def decided_examples(session: Session) -> list[tuple[tuple[str, ...], str]]:
         return out
     rows = session.execute(select(Report.case_id, Report.text, Case.category)
                            .join(Case, Case.id == Report.case_id).where(Report.case_id.in_(latest)))
-    for case_id, text, category in rows:
+    for rcase_id, text, category in rows:
         if not text or not text.strip():
             continue
-        action = latest[case_id]
+        action = latest[rcase_id]
         if action in CONFIRMING:
             out.append(((category,), text))
         elif action == "no_violation":

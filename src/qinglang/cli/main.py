@@ -1,22 +1,13 @@
-"""Root typer app. Domain command modules each expose `register(app)`; they are added at the bottom."""
+"""Root typer app. Each domain's commands live in their own module, which exposes `register(app)`."""
 
 from __future__ import annotations
 
 import typer
 
+from qinglang.cli import core_cmds, debunks_cmds, export_cmds, intel_cmds, match_cmds, triage_cmds
+
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="qinglang (清朗): report, debunk, match, triage, act.")
 
-from qinglang.cli import core_cmds  # noqa: E402
-
-from qinglang.cli import debunks_cmds, intel_cmds  # noqa: E402
-
-core_cmds.register(app)
-debunks_cmds.register(app)
-intel_cmds.register(app)
-
-# Domain command modules register here, one line each:
-# (match_cmds, triage_cmds are added by their owners: `from qinglang.cli import X_cmds; X_cmds.register(app)`)
-from qinglang.cli import match_cmds; match_cmds.register(app)  # noqa: E402, E702, I001
-from qinglang.cli import export_cmds; export_cmds.register(app)  # noqa: E402, E702, I001
-from qinglang.cli import triage_cmds; triage_cmds.register(app)  # noqa: E402, E702, I001
+for module in (core_cmds, debunks_cmds, match_cmds, triage_cmds, intel_cmds, export_cmds):
+    module.register(app)

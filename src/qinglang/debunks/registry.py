@@ -225,7 +225,7 @@ class SearchFilters:
     offset: int = 0
 
 
-def search_query(f: SearchFilters) -> Select[tuple[Debunk]]:
+def search_query(f: SearchFilters) -> Select[Any]:
     q = (select(Debunk).join(DebunkVersion, and_(DebunkVersion.debunk_id == Debunk.id,
                                                  DebunkVersion.version == Debunk.current_version))
          .join(Organisation, Organisation.id == Debunk.org_id)

@@ -9,10 +9,11 @@ from qinglang.store.models import Base
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url")
-assert url, "qinglang.store.migrate sets sqlalchemy.url"
+if not url:
+    raise RuntimeError("qinglang.store.migrate sets sqlalchemy.url")
 
 
-def run() -> None:
+def run(url: str) -> None:
     engine = create_engine(url, poolclass=pool.NullPool)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=Base.metadata,
@@ -22,4 +23,4 @@ def run() -> None:
     engine.dispose()
 
 
-run()
+run(url)
