@@ -183,16 +183,41 @@ def one_size(args: argparse.Namespace) -> dict:
     return res
 
 
+def compare_workers(data: Path, copies: int, pool_size: int = 3000) -> None:
+    """scan --workers 1 vs 2 on a longer stream (every tweet ``copies`` times, each copy distinct)."""
+    from qinglang.match import Matcher
+    from qinglang.match.evaluate import load_pool
+    from qinglang.match.scan import scan_file
+
+    _, tweets = load_texts(data)
+    m = Matcher(load_pool(data / "vclaims_official.jsonl")[:pool_size])
+    posts = [f"{t} (copy {k})" for k in range(copies) for t in tweets]
+    with tempfile.TemporaryDirectory() as tmp:
+        pf = Path(tmp) / "posts.jsonl"
+        write_posts(pf, posts)
+        for w in (1, 2):
+            t = time.perf_counter()
+            scan_file(m, pf, Path(tmp) / f"o{w}.jsonl", workers=w)
+            print(f"pool {pool_size:,}, {len(posts):,} distinct posts: scan --workers {w}: "
+                  f"{len(posts) / (time.perf_counter() - t):.1f} posts/s", flush=True)
+    print(f"load average: {os.getloadavg()}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--posts", type=int, default=1000)
+    ap.add_argument("--workers-only", type=int, default=0, metavar="COPIES",
+                    help="only compare scan --workers 1 and 2 on COPIES copies of the real tweets")
     ap.add_argument("--one", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--vectors", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--two-workers", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.workers_only:
+        compare_workers(args.data, args.workers_only)
+        return
     if args.one:
         print(json.dumps(one_size(args)), flush=True)
         return
