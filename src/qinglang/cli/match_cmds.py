@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from qinglang.errors import QinglangError
+from qinglang.errors import Invalid, QinglangError
 
 T = TypeVar("T")
 PoolOpt = Annotated[
@@ -47,8 +47,10 @@ def _matcher(pool: Path | None):  # type: ignore[no-untyped-def]
     from qinglang.match.evaluate import load_pool
 
     if pool is None:
-        from qinglang.match.store_source import load_matcher  # the lead's module: published debunks
-
+        try:
+            from qinglang.match.store_source import load_matcher  # the lead's module: published debunks
+        except ImportError as e:
+            raise Invalid(f"no --pool given and the debunk store is not available ({e})") from e
         return load_matcher()
     return Matcher(load_pool(pool))
 
