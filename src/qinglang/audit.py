@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from qinglang.store.models import AuditEvent
 
 GENESIS = "0" * 64
+_HEAD = "qinglang.audit.head"
 
 
 def _digest(prev_hash: str, ts: datetime, actor: str, action: str, object_type: str, object_id: str,
@@ -31,19 +32,24 @@ def _digest(prev_hash: str, ts: datetime, actor: str, action: str, object_type: 
 
 def record(session: Session, *, actor: str, action: str, object_type: str, object_id: object,
            summary: dict[str, Any] | None = None) -> AuditEvent:
-    """Append one event in the caller's transaction (so it commits or rolls back with the change)."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Serialise appenders so two transactions never chain onto the same predecessor.
-        session.execute(text("SELECT pg_advisory_xact_lock(7411001)"))
-    session.flush()
-    prev = session.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
+    """Append one event in the caller's transaction (so it commits or rolls back with the change).
+
+    The chain head is read once per transaction and then kept in `session.info`: the transaction holds the
+    only write lock (SQLite) or the audit advisory lock (PostgreSQL) until it ends, so nobody else can append.
+    """
+    prev = session.info.get(_HEAD)
+    if prev is None:
+        if session.get_bind().dialect.name == "postgresql":
+            # Serialise appenders so two transactions never chain onto the same predecessor.
+            session.execute(text("SELECT pg_advisory_xact_lock(7411001)"))
+        prev = session.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar() or GENESIS
     ts = datetime.now(UTC)
     summ = json.loads(json.dumps(summary or {}, ensure_ascii=False, default=str))
     ev = AuditEvent(ts=ts, actor=actor, action=action, object_type=object_type, object_id=str(object_id),
-                    summary=summ, prev_hash=prev or GENESIS)
+                    summary=summ, prev_hash=prev)
     ev.hash = _digest(ev.prev_hash, ts, actor, action, object_type, str(object_id), summ)
     session.add(ev)
-    session.flush()
+    session.info[_HEAD] = ev.hash
     return ev
 
 

@@ -8,6 +8,7 @@ database inside the caller's write transaction, so reports processed by other pr
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 
 from datasketch import MinHash, MinHashLSH
 from sqlalchemy import func, select
@@ -30,6 +31,7 @@ def _shingles(norm: str, k: int = 3) -> set[bytes]:
     return {t[i:i + k].encode() for i in range(len(t) - k + 1)}
 
 
+@lru_cache(maxsize=4096)  # a report's text is hashed to query and again to insert; never mutated after
 def minhash(norm: str) -> MinHash:
     m = MinHash(num_perm=NUM_PERM, seed=7)
     m.update_batch(list(_shingles(norm)))

@@ -7,6 +7,7 @@ the in-process worker and a scaled-out queue.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from qinglang import audit
 from qinglang.cases import dedup, intel, priority
 from qinglang.cases.routing import route
+from qinglang.cases.triage_bridge import blocklist_entries, link_indicators
 from qinglang.jobs.worker import handler
 from qinglang.observability import REPORTS_PROCESSED
 from qinglang.store.db import Database
@@ -24,6 +26,7 @@ from qinglang.store.models import ApiToken, Campaign, Case, Report, ReportImage
 from qinglang.taxonomy import CATEGORY_BY_CODE
 
 log = structlog.get_logger("qinglang.pipeline")
+WRITE_CHUNK = 32
 _dedup: dict[str, dedup.DedupIndex] = {}
 
 
@@ -57,18 +60,23 @@ def active_campaign(session: Session, category: str, now: datetime) -> Campaign 
 
 
 def _trust(session: Session, case_id: int) -> float:
-    rows = session.execute(select(Report.reporter_key, Report.token_id).where(Report.case_id == case_id)
-                           .distinct()).all()
-    values = []
-    for key, token_id in rows:
-        flagger = bool(token_id and session.execute(
-            select(ApiToken.trusted_flagger).where(ApiToken.id == token_id)).scalar())
-        hist = session.execute(select(Report.rejected, func.count()).where(Report.reporter_key == key)
-                               .where(Report.case_id != case_id).group_by(Report.rejected)).all()
-        counts = {bool(r): int(n) for r, n in hist}
-        values.append(priority.reporter_trust(trusted_flagger=flagger, accepted=counts.get(False, 0),
-                                              rejected=counts.get(True, 0)))
-    return round(sum(values) / len(values), 3) if values else 1.0
+    """Mean trust of the case's distinct reporters, from their history on other cases (two queries)."""
+    reporters: dict[str, bool] = {}
+    for key, flagger in session.execute(
+            select(Report.reporter_key, ApiToken.trusted_flagger).outerjoin(ApiToken, ApiToken.id == Report.token_id)
+            .where(Report.case_id == case_id)):
+        reporters[key] = reporters.get(key, False) or bool(flagger)
+    if not reporters:
+        return 1.0
+    history: dict[str, dict[bool, int]] = {k: {} for k in reporters}
+    for key, rejected, n in session.execute(
+            select(Report.reporter_key, Report.rejected, func.count())
+            .where(Report.reporter_key.in_(list(reporters))).where(Report.case_id != case_id)
+            .group_by(Report.reporter_key, Report.rejected)):
+        history[key][bool(rejected)] = int(n)
+    values = [priority.reporter_trust(trusted_flagger=reporters[k], accepted=history[k].get(False, 0),
+                                      rejected=history[k].get(True, 0)) for k in reporters]
+    return round(sum(values) / len(values), 3)
 
 
 def refresh_priority(session: Session, case: Case, *, now: datetime | None = None) -> None:
@@ -91,9 +99,12 @@ def refresh_priority(session: Session, case: Case, *, now: datetime | None = Non
     case.priority_explain = explain
 
 
-def _new_case(session: Session, report: Report, now: datetime) -> Case:
-    camp = active_campaign(session, report.category, now)
-    case = Case(category=report.category, state="new", canonical_url=report.canonical_url,
+def _new_case(session: Session, report: Report, now: datetime, campaigns: dict[str, Campaign | None]) -> Case:
+    if report.category not in campaigns:
+        campaigns[report.category] = active_campaign(session, report.category, now)
+    camp = campaigns[report.category]
+    case = Case(category=report.category, state="new", canonical_url=report.canonical_url, report_count=0,
+                reporter_count=0, claimed_views=0,
                 platform=report.platform, campaign_id=camp.id if camp else None, first_reported_at=report.created_at,
                 last_reported_at=report.created_at, created_at=now, updated_at=now,
                 due_at=report.created_at + CATEGORY_BY_CODE[report.category].sla)
@@ -131,26 +142,59 @@ def process_reports(db: Database, report_ids: list[int]) -> int:
                                  .order_by(Report.id)).scalars())
     if not reports:
         return 0
+    with db.read() as s:
+        blocklist = blocklist_entries(s)
+    chunks = [reports[k:k + WRITE_CHUNK] for k in range(0, len(reports), WRITE_CHUNK)]
+    # Two stages overlap on the two cores: while the database work for one chunk runs (Python, holding the GIL),
+    # the next chunk is embedded and classified (ONNX Runtime and NumPy release the GIL). Short write
+    # transactions also let intake commits interleave with the pipeline instead of queueing behind it.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qinglang-analyze") as pool:
+        pending = pool.submit(_analyze, db, chunks[0])
+        for i in range(len(chunks)):
+            work = pending.result()
+            if i + 1 < len(chunks):
+                pending = pool.submit(_analyze, db, chunks[i + 1])
+            _apply(db, work, blocklist)
+    REPORTS_PROCESSED.inc(len(reports))
+    return len(reports)
+
+
+Analyzed = list[tuple[Report, tuple[int, float] | None, dict[str, Any] | None]]
+
+
+def _analyze(db: Database, reports: list[Report]) -> Analyzed:
     texts = [r.text or "" for r in reports]
     matches = _match_texts(db, texts)
     triage = _triage(texts, [r.description for r in reports])
+    return list(zip(reports, matches, triage, strict=True))
+
+
+def _apply(db: Database, work: Analyzed, blocklist: list[Any]) -> None:
     index = _dedup_index(db)
     now = datetime.now(UTC)
-    with index.lock, db.write() as s:
+    campaigns: dict[str, Campaign | None] = {}
+    ids = [r.id for r, _, _ in work]
+    with index.lock, db.write() as s, s.no_autoflush:
         index.refresh(s)
+        rows = {r.id: r for r in s.execute(select(Report).where(Report.id.in_(ids), Report.processed.is_(False)))
+                .scalars()}
+        images_of: dict[int, list[ReportImage]] = {}
+        for img in s.execute(select(ReportImage).where(ReportImage.report_id.in_(ids))).scalars():
+            images_of.setdefault(img.report_id, []).append(img)
         touched: dict[int, Case] = {}
-        for report, match, tri in zip(reports, matches, triage, strict=True):
-            r = s.get(Report, report.id)
-            if r is None or r.processed:
+        links: list[tuple[Case, Report, list[dict[str, Any]]]] = []
+        for report, match, tri in work:
+            r = rows.get(report.id)
+            if r is None:
                 continue
-            images = list(s.execute(select(ReportImage).where(ReportImage.report_id == r.id)).scalars())
+            images = images_of.get(r.id, [])
             found = dedup.find_case(s, index, r, images)
             if found:
                 case = s.get(Case, found[0])
                 assert case is not None
                 why = found[1]
             else:
-                case = _new_case(s, r, now)
+                case = _new_case(s, r, now, campaigns)
                 why = "new case"
             r.case_id = case.id
             r.processed = True
@@ -160,16 +204,13 @@ def process_reports(db: Database, report_ids: list[int]) -> int:
                     case.debunk_id = match[0]
             if tri:
                 case.triage = _merge_triage(case.triage or {}, tri)
-                _link_indicators(s, case, r, tri)
+                links.append((case, r, tri.get("indicators", [])))
             if images:
                 bank_hits = intel.match_images(s, [(i.md5, i.pdq) for i in images])
                 if bank_hits:
                     case.triage = {**(case.triage or {}),
                                    "hash_bank_hits": (case.triage or {}).get("hash_bank_hits", []) + bank_hits}
-            case.report_count = int(s.execute(select(func.count()).select_from(Report)
-                                              .where(Report.case_id == case.id)).scalar_one())
-            case.reporter_count = int(s.execute(select(func.count(func.distinct(Report.reporter_key)))
-                                                .where(Report.case_id == case.id)).scalar_one())
+            case.report_count += 1
             case.claimed_views = max(case.claimed_views, r.claimed_views)
             case.first_reported_at = min(case.first_reported_at, r.created_at)
             case.last_reported_at = max(case.last_reported_at, r.created_at)
@@ -183,10 +224,12 @@ def process_reports(db: Database, report_ids: list[int]) -> int:
             audit.record(s, actor="system:pipeline", action="report.process", object_type="report",
                          object_id=r.id, summary={"case": case.id, "why": why, "debunk": r.debunk_id})
             touched[case.id] = case
+        s.flush()
+        link_indicators(s, links, blocklist)
         for case in touched.values():
+            case.reporter_count = int(s.execute(select(func.count(func.distinct(Report.reporter_key)))
+                                                .where(Report.case_id == case.id)).scalar_one())
             refresh_priority(s, case, now=now)
-    REPORTS_PROCESSED.inc(len(reports))
-    return len(reports)
 
 
 def _triage(texts: list[str], descriptions: list[str]) -> list[dict[str, Any] | None]:
@@ -202,12 +245,6 @@ def _merge_triage(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     merged["indicators"] = old.get("indicators", []) + [i for i in new.get("indicators", [])
                                                         if (i["kind"], i["value"]) not in ind]
     return merged
-
-
-def _link_indicators(session: Session, case: Case, report: Report, tri: dict[str, Any]) -> None:
-    from qinglang.cases.triage_bridge import link_indicators
-
-    link_indicators(session, case, report, tri.get("indicators", []))
 
 
 @handler("process_report")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from qinglang.store.models import BlocklistEntry, Case, CaseIndicator, Indicator, Report
@@ -49,26 +49,39 @@ def blocklist_entries(session: Session) -> list[ind.BlocklistEntry]:
             for r in rows if r.expires_at is None or r.expires_at > now]
 
 
-def link_indicators(session: Session, case: Case, report: Report, items: list[dict[str, Any]]) -> None:
-    if not items:
+def link_indicators(session: Session, links: list[tuple[Case, Report, list[dict[str, Any]]]],
+                    blocklist: list[ind.BlocklistEntry] | None = None) -> None:
+    """Store the indicators of a batch of reports as entities linked to their cases (a few queries per batch),
+    and note blocklist hits on the cases."""
+    links = [x for x in links if x[2]]
+    if not links:
         return
-    objs = [ind.Indicator(kind=i["kind"], value=i["value"], raw=i.get("raw", i["value"]), span=(0, 0)) for i in items]
-    hits = ind.match_blocklist(objs, blocklist_entries(session))
-    if hits:
-        tri = dict(case.triage or {})
-        tri["blocklist_hits"] = [{"kind": h.indicator.kind, "value": h.indicator.value,
-                                  "listed": f"{h.entry.kind}:{h.entry.value}", "source": h.entry.source,
-                                  "reason": h.entry.reason} for h in hits]
-        case.triage = tri
-    for i in objs:
-        row = session.execute(select(Indicator).where(Indicator.kind == i.kind, Indicator.value == i.value)
-                              ).scalar_one_or_none()
-        if row is None:
-            row = Indicator(kind=i.kind, value=i.value)
-            session.add(row)
-            session.flush()
-        exists = session.execute(select(CaseIndicator.id).where(CaseIndicator.case_id == case.id,
-                                                               CaseIndicator.indicator_id == row.id)).first()
-        if not exists:
-            session.add(CaseIndicator(case_id=case.id, indicator_id=row.id, report_id=report.id))
-    session.flush()
+    entries = blocklist if blocklist is not None else blocklist_entries(session)
+    pairs = {(i["kind"], i["value"]) for _, _, items in links for i in items}
+    known = {(r.kind, r.value): r.id for r in session.execute(
+        select(Indicator).where(tuple_(Indicator.kind, Indicator.value).in_(list(pairs)))).scalars()}
+    fresh = [Indicator(kind=k, value=v) for k, v in pairs if (k, v) not in known]
+    if fresh:
+        session.add_all(fresh)
+        session.flush()
+        known.update({(r.kind, r.value): r.id for r in fresh})
+    case_ids = {case.id for case, _, _ in links}
+    linked = set(session.execute(select(CaseIndicator.case_id, CaseIndicator.indicator_id)
+                                 .where(CaseIndicator.case_id.in_(case_ids))).all())
+    for case, report, items in links:
+        objs = [ind.Indicator(kind=i["kind"], value=i["value"], raw=i.get("raw", i["value"]), span=(0, 0))
+                for i in items]
+        hits = ind.match_blocklist(objs, entries)
+        if hits:
+            tri = dict(case.triage or {})
+            seen = {(h["kind"], h["value"], h["listed"]) for h in tri.get("blocklist_hits", [])}
+            new = [{"kind": h.indicator.kind, "value": h.indicator.value, "listed": f"{h.entry.kind}:{h.entry.value}",
+                    "source": h.entry.source, "reason": h.entry.reason} for h in hits]
+            tri["blocklist_hits"] = tri.get("blocklist_hits", []) + [
+                h for h in new if (h["kind"], h["value"], h["listed"]) not in seen]
+            case.triage = tri
+        for o in objs:
+            key = (case.id, known[(o.kind, o.value)])
+            if key not in linked:
+                session.add(CaseIndicator(case_id=case.id, indicator_id=key[1], report_id=report.id))
+                linked.add(key)
