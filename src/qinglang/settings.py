@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     match_budget_ms: int = Field(300, description="How long report intake may wait for the instant debunk "
                                                   "answer before acknowledging.")
     log_level: str = Field("info", description="Log level for the JSON logs.")
+    triage_model: str = Field("", description="Path of a retrained triage model bundle (`qinglang triage train "
+                                              "--from-db`); empty uses the shipped model.")
 
     @property
     def db_url(self) -> str:

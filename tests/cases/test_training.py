@@ -27,3 +27,17 @@ def test_decisions_become_examples(db: Any, staff: Any, settings: Any) -> None:
     with db.read() as s:
         examples = sorted(training.decided_examples(s))
     assert examples == [((), "just a normal cooking video"), (("gambling",), "澳门线上赌场，充值送彩金")]
+
+
+def test_cli_train_from_db(tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, QINGLANG_DATA_DIR=str(tmp_path), QINGLANG_DATABASE_URL=f"sqlite:///{tmp_path}/q.db")
+    ql = [sys.executable, "-m", "qinglang.cli"]
+    subprocess.run(ql + ["db", "upgrade"], env=env, check=True, capture_output=True)
+    p = subprocess.run(ql + ["triage", "train", "--from-db", "--out", str(tmp_path / "model")], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "0 labelled text(s) from staff decisions" in p.stdout and "wrote" in p.stdout

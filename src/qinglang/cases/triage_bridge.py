@@ -7,13 +7,27 @@ Blocklist hits are checked against the database's blocklist entries at link time
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
+from qinglang.settings import get_settings
 from qinglang.store.models import BlocklistEntry, Case, CaseIndicator, Indicator, Report
 from qinglang.text import indicators as ind
+from qinglang.triage.analyze import Triage, default_triage
+from qinglang.triage.models import load_models
+
+
+@lru_cache(maxsize=4)
+def _triage_for(path: str) -> Triage:
+    return Triage(load_models(path)) if path else default_triage()
+
+
+def _triage() -> Triage:
+    """The configured triage models: a retrained bundle (QINGLANG_TRIAGE_MODEL) or the shipped one."""
+    return _triage_for(get_settings().triage_model)
 
 
 def analyze_reports(texts: list[str], descriptions: list[str]) -> list[dict[str, Any] | None]:
@@ -22,14 +36,12 @@ def analyze_reports(texts: list[str], descriptions: list[str]) -> list[dict[str,
     The classifiers read the reported content, or the reporter's description when no content was given;
     indicators come from the content only (a reporter's own phone number is not the scammer's).
     """
-    from qinglang.triage.analyze import analyze_many
-
     inputs = [t.strip() or d.strip() for t, d in zip(texts, descriptions, strict=True)]
     idx = [i for i, t in enumerate(inputs) if t]
     out: list[dict[str, Any] | None] = [None] * len(inputs)
     if not idx:
         return out
-    for i, res in zip(idx, analyze_many([inputs[i] for i in idx], indicators=False), strict=True):
+    for i, res in zip(idx, _triage().analyze_many([inputs[i] for i in idx], indicators=False), strict=True):
         found = ind.extract(texts[i]) if texts[i].strip() else []
         out[i] = {
             "lang": res.lang,

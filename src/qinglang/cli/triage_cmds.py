@@ -98,14 +98,25 @@ def train_cmd(
     data: Annotated[list[Path] | None, typer.Option("--data", help="TSV label<TAB>text; repeatable")] = None,
     out: Annotated[Path, typer.Option("--out", help="Output directory or .joblib file")] = Path("triage-model"),
     no_seed: Annotated[bool, typer.Option("--no-seed", help="Do not add the shipped seed lines")] = False,
+    from_db: Annotated[bool, typer.Option("--from-db", help="Add reviewers' decisions from the database "
+                                                             "(QINGLANG_DATABASE_URL)")] = False,
     model: ModelOpt = None,
 ) -> None:
-    """Retrain the category model on seed lines plus the given files; other detectors are kept."""
+    """Retrain the category model on seed lines plus the given files (and staff decisions); other detectors
+    are kept. Point QINGLANG_TRIAGE_MODEL at the output to use it."""
     from qinglang.triage.models import load_models
     from qinglang.triage.train import retrain, save_bundle
 
+    extra: list[tuple[tuple[str, ...], str]] = []
+    if from_db:
+        from qinglang.cases.training import decided_examples
+        from qinglang.cli.common import migrated_database
+
+        with migrated_database() as db, db.read() as s:
+            extra = decided_examples(s)
+        console.print(f"{len(extra)} labelled text(s) from staff decisions")
     base = load_models(model) if model else None
-    bundle = retrain(data or [], include_seed=not no_seed, base=base)
+    bundle = retrain(data or [], extra=extra, include_seed=not no_seed, base=base)
     path = save_bundle(bundle, out)
     console.print(f"category model trained on {bundle.meta['categories_retrained_from']['pairs']} texts "
                   f"({', '.join(bundle.categories.codes)})")
