@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.base import RequestResponseEndpoint
@@ -16,10 +18,22 @@ from qinglang.api.routes import actions, admin, campaigns, cases, debunks, healt
 from qinglang.cases.ratelimit import RateLimiter
 from qinglang.observability import HTTP_LATENCY
 from qinglang.settings import Settings, get_settings
-from qinglang.store.db import get_database
+from qinglang.store.db import Database, get_database
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'")
+
+
+def _warm_up(db: Database) -> None:
+    """Load the claim index, the embedding model and the triage models before the first report needs them."""
+    from qinglang.cases.triage_bridge import analyze_reports
+    from qinglang.match.store_source import holder
+
+    try:
+        holder(db).get().match("warm-up 预热", top_k=1)
+        analyze_reports(["warm-up 预热"], [""])
+    except Exception as exc:  # warm-up is an optimisation; the first real request will load what failed here
+        structlog.get_logger("qinglang.api").warning("warm_up_failed", error=repr(exc)[:200])
 
 
 def create_app(settings: Settings | None = None, *, start_worker: bool | None = None) -> FastAPI:
@@ -35,6 +49,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
         app.state.worker = worker
         if worker:
             worker.start()
+            threading.Thread(target=_warm_up, args=(db,), name="qinglang-warmup", daemon=True).start()
             from qinglang.cases.sla import ensure_scheduled; ensure_scheduled(db)  # noqa: E702, I001
         try:
             yield

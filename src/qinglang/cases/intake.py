@@ -193,10 +193,10 @@ class IntakeWriter:
 
     def _commit(self, batch: list[_Pending]) -> None:
         with self.db.write() as s:
+            s.add_all([p.prepared.report for p in batch])
+            s.flush()  # one multi-row INSERT … RETURNING for the whole batch
             for p in batch:
                 r = p.prepared.report
-                s.add(r)
-                s.flush()
                 for img in p.prepared.images:
                     img.report_id = r.id
                     s.add(img)

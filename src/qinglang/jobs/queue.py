@@ -47,6 +47,15 @@ def claim(db: Database, *, kinds: tuple[str, ...] | None = None, limit: int = 50
         return jobs
 
 
+def requeue_orphans(db: Database, *, locked_before: datetime) -> int:
+    """Put back jobs a killed process left `running` (locked before this process started), so a restart
+    resumes them at once instead of after `STALE_AFTER`. Jobs are idempotent; delivery is at least once."""
+    with db.write() as s:
+        res = s.execute(update(Job).where(Job.status == "running", Job.locked_at < locked_before)
+                        .values(status="queued", locked_at=None))
+        return int(res.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def complete(db: Database, job_ids: list[int]) -> None:
     if not job_ids:
         return

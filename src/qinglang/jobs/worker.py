@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -24,6 +25,7 @@ HANDLERS: dict[str, Handler] = {}
 HANDLER_MODULES = ("qinglang.match.store_source", "qinglang.cases.pipeline", "qinglang.cases.webhooks",
                    "qinglang.cases.sla")
 _running: list[Worker] = []
+_PROCESS_STARTED = datetime.now(UTC)
 
 
 def load_handlers() -> None:
@@ -97,6 +99,9 @@ class Worker:
 
     def start(self) -> None:
         load_handlers()
+        n = queue.requeue_orphans(self.db, locked_before=_PROCESS_STARTED)
+        if n:
+            log.info("jobs_requeued_after_restart", jobs=n)
         _running.append(self)
         self._thread.start()
 
