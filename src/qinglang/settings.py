@@ -48,7 +48,9 @@ class Settings(BaseSettings):
             return value
         path = self.data_dir / "secret.key"
         if path.exists():
-            return path.read_text().strip()
+            # Keep it in memory: the intake path asks for it on every report.
+            self.secret_key = SecretStr(path.read_text().strip())
+            return self.secret_key.get_secret_value()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         value = secrets.token_urlsafe(48)
         try:

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from qinglang.auth.policy import Principal, authorize
 from qinglang.auth.secrets import sha256_hex
@@ -22,12 +23,14 @@ from qinglang.store.models import ApiToken, User, WebSession
 SESSION_COOKIE = "qinglang_session"
 
 
-def get_db(request: Request) -> Database:
+# Dependencies are `async def` when they never block: FastAPI runs sync dependencies in the thread pool,
+# and a thread hop per dependency per request costs more than the work itself on the intake path.
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_settings(request: Request) -> SettingsT:
+async def get_settings(request: Request) -> SettingsT:
     s: SettingsT = request.app.state.settings
     return s
 
@@ -63,7 +66,7 @@ def principal_from_session(db: Database, cookie: str) -> Principal | None:
         return Principal.of(user, via="session")
 
 
-def optional_principal(request: Request, db: DB) -> Principal | None:
+async def optional_principal(request: Request, db: DB) -> Principal | None:
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
@@ -73,9 +76,9 @@ def optional_principal(request: Request, db: DB) -> Principal | None:
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Authorization header must be 'Bearer <token>'")
-        principal = principal_from_token(db, token.strip())
+        principal = await run_in_threadpool(principal_from_token, db, token.strip())
     elif cookie := request.cookies.get(SESSION_COOKIE):
-        principal = principal_from_session(db, cookie)
+        principal = await run_in_threadpool(principal_from_session, db, cookie)
     request.state.principal = principal
     return principal
 
@@ -86,14 +89,14 @@ OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
 def require(permission: str) -> Callable[[Principal | None], Principal]:
     """Dependency factory: the principal, authorized for `permission` (401/403 otherwise)."""
 
-    def dep(principal: OptionalPrincipal) -> Principal:
+    async def dep(principal: OptionalPrincipal) -> Principal:
         return authorize(principal, permission)
 
     dep.__name__ = f"require_{permission.replace(':', '_')}"
     return dep
 
 
-def current_principal(principal: OptionalPrincipal) -> Principal:
+async def current_principal(principal: OptionalPrincipal) -> Principal:
     if principal is None:
         raise Unauthorized("authentication required: send 'Authorization: Bearer <token>' or log in")
     return principal

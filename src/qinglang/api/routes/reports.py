@@ -97,16 +97,14 @@ def client_key(request: Request) -> str:
              openapi_extra={"requestBody": {"content": {"application/json": {"schema": {
                  "$ref": "#/components/schemas/ReportIn"}}, "multipart/form-data": {"schema": {"type": "object"}}}}})
 async def submit(request: Request, db: DB, settings: Settings, principal: OptionalPrincipal) -> JSONResponse:
-    from starlette.concurrency import run_in_threadpool
-
     limiter: RateLimiter = request.app.state.limiter
     limiter.check("ip:" + client_key(request))
     if principal is not None and principal.token_id is not None:
         limiter.check(f"token:{principal.token_id}")
     body, images = await parse_report(request)
     data = intake.ReportInput(**body.model_dump(), images=images)
-    result = await run_in_threadpool(intake.submit_report, db, settings, data, client_key=client_key(request),
-                                     token=principal if principal and principal.via == "token" else None)
+    result = await intake.submit_report_async(db, settings, data, client_key=client_key(request),
+                                              token=principal if principal and principal.via == "token" else None)
     ack = ReportAck(receipt=result.receipt, status_url=f"/v1/reports/{result.receipt}", case_id=result.case_id,
                     debunk=result.debunk,
                     next_steps="Your report is stored. It is checked against published debunks, grouped with reports "
