@@ -66,7 +66,7 @@ def db(tmp_path: Path) -> Iterator[Database]:
 @pytest.fixture
 def settings(tmp_path: Path, db: Database) -> Settings:
     return Settings(data_dir=tmp_path, database_url=db.url, secret_key="test-secret-" + "x" * 40,
-                    rate_limit=0, jobs_inline=False)
+                    rate_limit=0, jobs="off")
 
 
 @dataclass

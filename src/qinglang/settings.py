@@ -9,6 +9,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,7 +28,10 @@ class Settings(BaseSettings):
     port: int = Field(8000, description="Port for `qinglang serve`.")
     rate_limit: int = Field(30, description="Public report submissions per minute per IP or token; 0 turns "
                                             "rate limiting off (load benchmarks).")
-    jobs_inline: bool = Field(True, description="Run the background job worker inside the server process.")
+    jobs: Literal["process", "thread", "off"] = Field(
+        "process", description="Where background jobs run: `process` (serve starts one `qinglang worker` process "
+                               "beside the API, so matching never competes with intake for the GIL), `thread` "
+                               "(inside the server process), `off` (run `qinglang worker` yourself).")
     cookie_secure: bool = Field(False, description="Mark session cookies Secure (set true behind HTTPS).")
     match_budget_ms: int = Field(300, description="How long report intake may wait for the instant debunk "
                                                   "answer before acknowledging.")

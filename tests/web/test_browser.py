@@ -75,7 +75,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             claim=PAYLOAD, verdict="misleading", summary=f"summary {PAYLOAD}", explanation=PAYLOAD, lang="en"),
             org_id=fc, status="published")
     settings = Settings(data_dir=tmp, database_url=url, secret_key="browser-tests-" + "k" * 40, rate_limit=0,
-                        jobs_inline=False)
+                        jobs="off")
     app = create_app(settings, start_worker=False)
     with live_server(app) as base:
         yield Site(base, db)

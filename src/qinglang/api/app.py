@@ -58,7 +58,7 @@ class SecurityHeaders:
                                 str(status)).observe(time.perf_counter() - started)
 
 
-def _warm_up(db: Database) -> None:
+def warm_up(db: Database) -> None:
     """Load the claim index, the embedding model and the triage models before the first report needs them."""
     from qinglang.cases.triage_bridge import analyze_reports
     from qinglang.match.store_source import holder
@@ -73,7 +73,8 @@ def _warm_up(db: Database) -> None:
 def create_app(settings: Settings | None = None, *, start_worker: bool | None = None) -> FastAPI:
     settings = settings or get_settings()
     db = get_database(settings.db_url)
-    run_worker = settings.jobs_inline if start_worker is None else start_worker
+    run_worker = settings.jobs == "thread" if start_worker is None else start_worker
+    warm = run_worker or (start_worker is None and settings.jobs == "process")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -83,8 +84,17 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
         app.state.worker = worker
         if worker:
             worker.start()
-            threading.Thread(target=_warm_up, args=(db,), name="qinglang-warmup", daemon=True).start()
-            from qinglang.cases.sla import ensure_scheduled; ensure_scheduled(db)  # noqa: E702, I001
+            from qinglang.cases.sla import ensure_scheduled
+
+            ensure_scheduled(db)
+        if warm:  # the API process answers instant matches itself, so it loads the models too
+            def warm_then_ready() -> None:
+                warm_up(db)
+                app.state.ready.set()
+
+            threading.Thread(target=warm_then_ready, name="qinglang-warmup", daemon=True).start()
+        else:
+            app.state.ready.set()
         try:
             yield
         finally:
@@ -98,6 +108,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
     app.state.db = db
     app.state.worker = None
     app.state.limiter = RateLimiter(settings.rate_limit)
+    app.state.ready = threading.Event()  # set once the models are loaded (see /readyz)
     errors.install(app)
     from qinglang.match.store_source import set_index_dir
 

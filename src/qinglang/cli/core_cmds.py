@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Annotated
 
 import typer
@@ -22,6 +24,7 @@ audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
+    app.command("worker")(worker)
     for name, sub in (("db", db_app), ("demo", demo_app), ("org", org_app), ("user", user_app),
                       ("token", token_app), ("audit", audit_app)):
         app.add_typer(sub, name=name)
@@ -37,8 +40,57 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
 
     s = get_settings()
     configure_logging(s.log_level)
-    uvicorn.run("qinglang.api.app:create_app", factory=True, host=host or s.host, port=port or s.port,
-                workers=workers, log_level=s.log_level, access_log=False)
+    worker = None
+    if s.jobs == "process":
+        worker = subprocess.Popen([sys.executable, "-m", "qinglang.cli", "worker"], preexec_fn=_die_with_parent)
+    try:
+        uvicorn.run("qinglang.api.app:create_app", factory=True, host=host or s.host, port=port or s.port,
+                    workers=workers, log_level=s.log_level, access_log=False)
+    finally:
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+def _die_with_parent() -> None:
+    """In the worker child: ask Linux to SIGTERM it if the server dies, even by SIGKILL (no orphan workers)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: a restarted server's worker simply runs beside the old one until it is stopped
+
+
+def worker() -> None:
+    """Run background jobs (report pipeline, index updates, webhooks, SLA sweeps) until stopped."""
+    import signal
+    import threading
+
+    from qinglang.api.app import warm_up
+    from qinglang.cases.sla import ensure_scheduled
+    from qinglang.jobs.worker import Worker
+    from qinglang.match.store_source import set_index_dir
+    from qinglang.observability import configure_logging
+    from qinglang.store.db import get_database
+
+    s = get_settings()
+    configure_logging(s.log_level)
+    db = get_database(s.db_url)
+    set_index_dir(db, s.data_dir / "index")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    warm_up(db)
+    w = Worker(db, idle_seconds=0.2)
+    w.start()
+    ensure_scheduled(db)
+    stop.wait()
+    w.stop()
 
 
 @db_app.command("upgrade")

@@ -66,7 +66,7 @@ def take(out_dir: Path) -> list[Path]:
         url = f"sqlite:///{data_dir / 'qinglang.db'}"
         upgrade(url)
         settings = Settings.model_validate({"data_dir": data_dir, "database_url": url, "rate_limit": 0,
-                                            "secret_key": "screenshots-" + "k" * 40, "jobs_inline": False})
+                                            "secret_key": "screenshots-" + "k" * 40, "jobs": "off"})
         db = Database(url)
         # The claim index must live with this temp database, not in the default data directory.
         set_index_dir(db, data_dir / "index")

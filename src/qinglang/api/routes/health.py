@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
@@ -17,7 +17,10 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-def readyz(db: DB) -> JSONResponse:
+def readyz(db: DB, request: Request) -> JSONResponse:
+    if not request.app.state.ready.is_set():
+        return JSONResponse({"error": {"code": "not_ready", "message": "loading the claim index and models",
+                                       "details": []}}, status_code=503)
     try:
         with db.read() as s:
             version = s.execute(text("SELECT version_num FROM alembic_version")).scalar()
