@@ -8,6 +8,7 @@ database inside the caller's write transaction, so reports processed by other pr
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from datasketch import MinHash, MinHashLSH
@@ -101,12 +102,26 @@ class DedupIndex:
         return best[1] if best else None
 
 
-def find_case(session: Session, index: DedupIndex, report: Report, images: list[ReportImage]) -> tuple[int, str] | None:
+@dataclass
+class Recent:
+    """Assignments made earlier in the same write transaction (not flushed yet): URL and image MD5 → case id."""
+
+    urls: dict[str, int] = field(default_factory=dict)
+    md5s: dict[str, int] = field(default_factory=dict)
+
+
+def find_case(session: Session, index: DedupIndex, report: Report, images: list[ReportImage],
+              recent: Recent | None = None) -> tuple[int, str] | None:
     """(open case id, why) for this report, or None when it starts a new case."""
+    recent = recent or Recent()
     candidates: list[tuple[int, str]] = []
     if report.canonical_url:
-        cid = session.execute(select(Case.id).where(Case.canonical_url == report.canonical_url)
-                              .where(Case.state.in_(OPEN_CASE_STATES)).order_by(Case.id).limit(1)).scalar()
+        cid = recent.urls.get(report.canonical_url)
+        if cid is None:
+            cid = session.execute(select(Case.id).where(Case.canonical_url == report.canonical_url)
+                                  .where(Case.state.in_(OPEN_CASE_STATES)).order_by(Case.id).limit(1)).scalar()
+            if cid:
+                return cid, "same URL"  # the query only finds open cases
         if cid:
             candidates.append((cid, "same URL"))
     if not candidates and report.text:
@@ -115,7 +130,7 @@ def find_case(session: Session, index: DedupIndex, report: Report, images: list[
             candidates.append((cid, "same or near-duplicate text"))
     if not candidates:
         for img in images:
-            cid = session.execute(
+            cid = recent.md5s.get(img.md5) or session.execute(
                 select(Report.case_id).join(ReportImage, ReportImage.report_id == Report.id)
                 .where(ReportImage.md5 == img.md5).where(Report.case_id.is_not(None))
                 .where(Report.id != report.id).limit(1)).scalar()
@@ -125,7 +140,7 @@ def find_case(session: Session, index: DedupIndex, report: Report, images: list[
                 candidates.append((cid, "same image"))
                 break
     for cid, why in candidates:
-        state = session.execute(select(Case.state).where(Case.id == cid)).scalar()
-        if state in OPEN_CASE_STATES:
+        case = session.get(Case, cid)  # usually already in the session's identity map
+        if case is not None and case.state in OPEN_CASE_STATES:
             return cid, why
     return None

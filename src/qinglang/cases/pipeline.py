@@ -31,7 +31,10 @@ _dedup: dict[str, dedup.DedupIndex] = {}
 
 
 def _dedup_index(db: Database) -> dedup.DedupIndex:
-    return _dedup.setdefault(db.url, dedup.DedupIndex())
+    index = _dedup.get(db.url)
+    if index is None:
+        index = _dedup[db.url] = dedup.DedupIndex()
+    return index
 
 
 def _match_texts(db: Database, texts: list[str]) -> list[tuple[int, float] | None]:
@@ -183,12 +186,13 @@ def _apply(db: Database, work: Analyzed, blocklist: list[Any]) -> None:
             images_of.setdefault(img.report_id, []).append(img)
         touched: dict[int, Case] = {}
         links: list[tuple[Case, Report, list[dict[str, Any]]]] = []
+        recent = dedup.Recent()  # this chunk's assignments, not yet flushed
         for report, match, tri in work:
             r = rows.get(report.id)
             if r is None:
                 continue
             images = images_of.get(r.id, [])
-            found = dedup.find_case(s, index, r, images)
+            found = dedup.find_case(s, index, r, images, recent=recent)
             if found:
                 case = s.get(Case, found[0])
                 assert case is not None
@@ -215,7 +219,10 @@ def _apply(db: Database, work: Analyzed, blocklist: list[Any]) -> None:
             case.first_reported_at = min(case.first_reported_at, r.created_at)
             case.last_reported_at = max(case.last_reported_at, r.created_at)
             case.updated_at = now
-            s.flush()
+            if r.canonical_url:
+                recent.urls.setdefault(r.canonical_url, case.id)
+            for img in images:
+                recent.md5s.setdefault(img.md5, case.id)
             index.add_text(r.id, r.text, case.id)
             for img in images:
                 if img.pdq:
