@@ -108,6 +108,16 @@ class Recent:
 
     urls: dict[str, int] = field(default_factory=dict)
     md5s: dict[str, int] = field(default_factory=dict)
+    urls_complete: bool = False  # `urls` was prefetched for every URL in the batch: a miss means no open case
+
+    def prefetch_urls(self, session: Session, urls: set[str]) -> None:
+        """One query for the open cases of all these URLs (instead of one per report)."""
+        if urls:
+            for url, cid in session.execute(
+                    select(Case.canonical_url, func.min(Case.id)).where(Case.canonical_url.in_(urls))
+                    .where(Case.state.in_(OPEN_CASE_STATES)).group_by(Case.canonical_url)):
+                self.urls.setdefault(url, cid)
+        self.urls_complete = True
 
 
 def find_case(session: Session, index: DedupIndex, report: Report, images: list[ReportImage],
@@ -117,7 +127,7 @@ def find_case(session: Session, index: DedupIndex, report: Report, images: list[
     candidates: list[tuple[int, str]] = []
     if report.canonical_url:
         cid = recent.urls.get(report.canonical_url)
-        if cid is None:
+        if cid is None and not recent.urls_complete:
             cid = session.execute(select(Case.id).where(Case.canonical_url == report.canonical_url)
                                   .where(Case.state.in_(OPEN_CASE_STATES)).order_by(Case.id).limit(1)).scalar()
             if cid:

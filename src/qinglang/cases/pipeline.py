@@ -187,6 +187,7 @@ def _apply(db: Database, work: Analyzed, blocklist: list[Any]) -> None:
         touched: dict[int, Case] = {}
         links: list[tuple[Case, Report, list[dict[str, Any]]]] = []
         recent = dedup.Recent()  # this chunk's assignments, not yet flushed
+        recent.prefetch_urls(s, {r.canonical_url for r in rows.values() if r.canonical_url})
         for report, match, tri in work:
             r = rows.get(report.id)
             if r is None:
