@@ -108,6 +108,38 @@ def import_bank_csv(session: Session, *, actor: str, bank: str, text: str) -> tu
     return added, len(entries) - added
 
 
+def add_signal(session: Session, *, actor: str, bank_id: int, signal_type: str, value: str,
+               labels: list[str] | tuple[str, ...] = ()) -> HashBankEntry:
+    """Add one PDQ or MD5 hash to a bank (validated and normalised like an imported row)."""
+    if session.get(HashBank, bank_id) is None:
+        raise Invalid("choose an existing bank", field="bank_id")
+    try:
+        e = mbank.normalise_entry(mbank.BankEntry(signal_type, value, tuple(labels)))
+    except Invalid as exc:
+        raise Invalid(exc.message, field="value") from None
+    if session.execute(select(HashBankEntry.id).where(HashBankEntry.bank_id == bank_id,
+                                                      HashBankEntry.signal_type == e.signal_type,
+                                                      HashBankEntry.value == e.value)).first():
+        raise Conflict("this hash is already in the bank", field="value")
+    row = HashBankEntry(bank_id=bank_id, signal_type=e.signal_type, value=e.value, labels=list(e.tags))
+    session.add(row)
+    session.flush()
+    audit.record(session, actor=actor, action="hashbank.add", object_type="hash_bank_entry", object_id=row.id,
+                 summary={"bank_id": bank_id, "signal_type": e.signal_type, "value": e.value})
+    _bump_banks(session)
+    return row
+
+
+def remove_signal(session: Session, *, actor: str, entry_id: int) -> None:
+    row = session.get(HashBankEntry, entry_id)
+    if row is None:
+        raise NotFound(f"hash bank entry {entry_id} not found")
+    audit.record(session, actor=actor, action="hashbank.remove", object_type="hash_bank_entry", object_id=entry_id,
+                 summary={"bank_id": row.bank_id, "signal_type": row.signal_type, "value": row.value})
+    session.delete(row)
+    _bump_banks(session)
+
+
 def export_bank_csv(session: Session, bank: str) -> str:
     b = bank_by_name(session, bank)
     rows = session.execute(select(HashBankEntry).where(HashBankEntry.bank_id == b.id).order_by(HashBankEntry.id))

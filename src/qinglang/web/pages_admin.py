@@ -14,10 +14,12 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from qinglang import accounts, audit
-from qinglang.auth.policy import Principal, authorize, has
+from qinglang import accounts
+from qinglang.auth.policy import authorize, has
+from qinglang.cases import intel
 from qinglang.cases.routing import add_rule
 from qinglang.errors import Conflict, Invalid, NotFound
+from qinglang.media import bank as mbank
 from qinglang.store.models import (
     ApiToken,
     BlocklistEntry,
@@ -33,86 +35,16 @@ from qinglang.web.render import app_db, app_settings, check_csrf, redirect, rend
 router = APIRouter(prefix="/console/admin", include_in_schema=False)
 SECTIONS = {"orgs": "orgs:write", "users": "users:write", "tokens": "tokens:write", "routing": "routing:write",
             "blocklists": "blocklists:write", "hashbanks": "hashbanks:write"}
-BLOCK_KINDS = ("phone", "domain", "url", "account", "card", "keyword")
-SIGNAL_TYPES = ("pdq", "md5")
+SIGNAL_TYPES = mbank.SIGNAL_TYPES
 Field = Annotated[str, Form(max_length=500)]
-
-
-# Small audited data functions for lists that have no domain module yet (the lead may move them to the domain).
-def add_block(s: Session, p: Principal, *, kind: str, value: str, source: str, reason: str) -> BlocklistEntry:
-    if kind not in BLOCK_KINDS:
-        raise Invalid(f"kind must be one of {', '.join(BLOCK_KINDS)}", field="kind")
-    if not value.strip():
-        raise Invalid("value must not be empty", field="value")
-    value = value.strip().lower() if kind in ("domain", "url") else value.strip()
-    if s.execute(select(BlocklistEntry.id).where(BlocklistEntry.kind == kind, BlocklistEntry.value == value)).first():
-        raise Conflict("this entry is already on the blocklist", field="value")
-    row = BlocklistEntry(kind=kind, value=value, source=source.strip() or p.username, reason=reason.strip(),
-                         created_by=p.user_id)
-    s.add(row)
-    s.flush()
-    audit.record(s, actor=p.label, action="blocklist.add", object_type="blocklist_entry", object_id=row.id,
-                 summary={"kind": kind, "value": value})
-    return row
-
-
-def remove_row(s: Session, p: Principal, model: type[BlocklistEntry] | type[HashBankEntry], row_id: int,
-               action: str) -> None:
-    row: BlocklistEntry | HashBankEntry | None = (
-        s.get(BlocklistEntry, row_id) if model is BlocklistEntry else s.get(HashBankEntry, row_id))
-    if row is None:
-        raise NotFound(f"entry {row_id} not found")
-    summary: dict[str, Any]
-    if isinstance(row, BlocklistEntry):
-        object_type, summary = "blocklist_entry", {"kind": row.kind, "value": row.value}
-    else:
-        object_type = "hash_bank_entry"
-        summary = {"bank_id": row.bank_id, "signal_type": row.signal_type, "value": row.value}
-    s.delete(row)
-    audit.record(s, actor=p.label, action=action, object_type=object_type, object_id=row_id, summary=summary)
-
-
-def add_bank(s: Session, p: Principal, *, name: str, action_policy: str) -> HashBank:
-    if not name.strip():
-        raise Invalid("a bank needs a name", field="name")
-    if action_policy not in ("review", "auto"):
-        raise Invalid("action policy must be review or auto", field="action_policy")
-    if s.execute(select(HashBank.id).where(HashBank.name == name.strip())).first():
-        raise Conflict("a bank with this name exists", field="name")
-    bank = HashBank(name=name.strip(), action_policy=action_policy, source_org_id=p.org_id)
-    s.add(bank)
-    s.flush()
-    audit.record(s, actor=p.label, action="hashbank.create", object_type="hash_bank", object_id=bank.id,
-                 summary={"name": bank.name, "action_policy": action_policy})
-    return bank
-
-
-def add_hash(s: Session, p: Principal, *, bank_id: int, signal_type: str, value: str, labels: str) -> HashBankEntry:
-    if s.get(HashBank, bank_id) is None:
-        raise Invalid("choose an existing bank", field="bank_id")
-    value = value.strip().lower()
-    want = {"pdq": 64, "md5": 32}.get(signal_type)
-    if want is None:
-        raise Invalid("signal type must be pdq or md5", field="signal_type")
-    if len(value) != want or any(c not in "0123456789abcdef" for c in value):
-        raise Invalid(f"a {signal_type} hash is {want} hexadecimal characters", field="value")
-    if s.execute(select(HashBankEntry.id).where(HashBankEntry.bank_id == bank_id, HashBankEntry.value == value,
-                                                HashBankEntry.signal_type == signal_type)).first():
-        raise Conflict("this hash is already in the bank", field="value")
-    row = HashBankEntry(bank_id=bank_id, signal_type=signal_type, value=value,
-                        labels=[x.strip() for x in labels.split(",") if x.strip()])
-    s.add(row)
-    s.flush()
-    audit.record(s, actor=p.label, action="hashbank.add", object_type="hash_bank_entry", object_id=row.id,
-                 summary={"bank_id": bank_id, "signal_type": signal_type, "value": value})
-    return row
 
 
 def _section_ctx(s: Session, section: str) -> dict[str, Any]:
     orgs = list(s.execute(select(Organisation).order_by(Organisation.key)).scalars())
     ctx: dict[str, Any] = {"section": section, "orgs": orgs, "org_by_id": {o.id: o for o in orgs},
                            "kinds": ORG_KINDS, "roles": ROLES, "categories": CATEGORIES,
-                           "block_kinds": BLOCK_KINDS, "signal_types": SIGNAL_TYPES}
+                           "block_kinds": intel.BLOCKLIST_KINDS, "signal_types": SIGNAL_TYPES,
+                           "policies": intel.POLICIES}
     if section == "users":
         ctx["users"] = list(s.execute(select(User).order_by(User.username)).scalars())
     elif section == "tokens":
@@ -189,16 +121,19 @@ def admin_post(request: Request, section: str, csrf: Annotated[str, Form()] = ""
                 add_rule(s, actor=p.label, org=org, category=category or None, domain=domain.strip() or None,
                          region=region.strip() or None, priority=_int(priority or "0", "priority"))
             elif section == "blocklists" and op == "remove":
-                remove_row(s, p, BlocklistEntry, _int(row_id, "row_id"), "blocklist.remove")
+                intel.remove_block(s, actor=p.label, entry_id=_int(row_id, "row_id"))
             elif section == "blocklists":
-                add_block(s, p, kind=kind, value=value, source=source, reason=reason)
+                intel.add_block(s, actor=p.label, kind=kind, value=value, source=source.strip() or p.username,
+                                reason=reason, created_by=p.user_id)
             elif section == "hashbanks" and op == "remove":
-                remove_row(s, p, HashBankEntry, _int(row_id, "row_id"), "hashbank.remove")
+                intel.remove_signal(s, actor=p.label, entry_id=_int(row_id, "row_id"))
             elif section == "hashbanks" and op == "bank":
-                add_bank(s, p, name=name, action_policy=action_policy)
+                source_org = s.get(Organisation, p.org_id) if p.org_id else None
+                intel.create_bank(s, actor=p.label, name=name, action_policy=action_policy,
+                                  source_org=source_org.key if source_org else None)
             elif section == "hashbanks":
-                add_hash(s, p, bank_id=_int(bank_id, "bank_id"), signal_type=signal_type, value=value,
-                         labels=labels)
+                intel.add_signal(s, actor=p.label, bank_id=_int(bank_id, "bank_id"), signal_type=signal_type,
+                                 value=value, labels=[x.strip() for x in labels.split(",") if x.strip()])
     except (Invalid, Conflict, NotFound) as exc:
         return _page(request, section, extra={"error": exc.message, "error_field": exc.field}, status=exc.status)
     if shown:
