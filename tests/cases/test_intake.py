@@ -132,3 +132,20 @@ def test_trusted_flagger_reports_raise_priority(client: Any, db: Any) -> None:
     assert flagged.priority_explain["reporter_trust"]["value"] == 2.0
     assert plain.priority_explain["reporter_trust"]["value"] == 1.0
     assert flagged.priority > plain.priority
+
+
+def test_instant_answer_in_the_receipt(client: Any, db: Any, settings: Any) -> None:
+    from qinglang.debunks import registry
+    from qinglang.demo import load_demo
+    from qinglang.match.store_source import holder
+    from qinglang.store.models import Debunk
+
+    load_demo(db, settings)  # 69 published debunks, indexed
+    with db.read() as s:
+        d = s.execute(select(Debunk).where(Debunk.key == "zh-days-of-darkness")).scalar_one()
+        claim = registry.current(registry.get(s, d.id)).claim
+    holder(db).get()  # the server warms the index up at start; here the test does it
+    r = client.post("/v1/reports", json={"category": "rumor", "text": f"【紧急扩散】{claim}！！转给家人"})
+    body = r.json()
+    assert r.status_code == 201 and body["debunk"]["id"] == d.id
+    assert body["debunk"]["match"]["band"] == "match" and body["debunk"]["verdict"] == "false"

@@ -289,7 +289,12 @@ def _instant_debunk(db: Database, report: Report) -> dict[str, Any] | None:
     try:
         hits = holder(db).get().match(report.text, top_k=1)
         found = [h for h in hits_with_debunks(db, hits) if h["band"] == "match"]
-        return found[0] if found else None
+        if not found:
+            return None
+        # The same shape as the status page's debunk, plus how it matched.
+        hit = found[0]
+        return {**hit["debunk"], "match": {"score": hit["score"], "band": hit["band"],
+                                           "explanation": hit["explanation"]}}
     except Exception as exc:  # the instant answer is a courtesy; the background job does the real work
         log.warning("instant_match_failed", error=repr(exc)[:200])
         return None
