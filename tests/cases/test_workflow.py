@@ -140,3 +140,36 @@ def test_uncertain_first_ordering(db: Any, settings: Any, world: dict[str, Any])
         assert len(cases) >= 2
         with pytest.raises(Invalid):
             workflow.queue(s, _p(db, "ann_reviewer"), order="random")
+
+
+def test_due_soon_filter_agrees_with_due_state(db: Any, world: dict[str, Any]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from qinglang.cases.sla import due_state
+
+    now = datetime.now(UTC)
+    with db.write() as s:
+        case = s.get(Case, world["case"])
+        case.due_at = now + timedelta(hours=10)  # rumor SLA 72 h: 10 h left is under a quarter
+    with db.read() as s:
+        listed = workflow.queue(s, _p(db, "ann_reviewer"), sla="due_soon", now=now)
+        assert [c.id for c in listed] == [world["case"]]
+        assert due_state(listed[0], now) == "due_soon"
+    with db.write() as s:
+        s.get(Case, world["case"]).due_at = now + timedelta(hours=30)  # type: ignore[union-attr]
+    with db.read() as s:
+        assert workflow.queue(s, _p(db, "ann_reviewer"), sla="due_soon", now=now) == []
+
+
+def test_sor_export_api(client: Any, db: Any, staff: Any, world: dict[str, Any]) -> None:
+    from qinglang.stats.sor import validate_statement
+
+    workflow.decide(db, _p(db, "a1"), world["case"], action="restrict",
+                    ground="Platform rule 4 (health misinformation)", facts="Repeats a refuted claim about salt water")
+    rev = staff.user("exporter", "reviewer", org="cac")
+    agent = staff.user("agent-x", "org_agent", org="plat")
+    r = client.get("/v1/export/sor", headers={"Authorization": f"Bearer {rev}"})
+    assert r.status_code == 200 and len(r.json()) == 1
+    assert validate_statement(r.json()[0]) == []
+    assert client.get("/v1/export/sor", headers={"Authorization": f"Bearer {agent}"}).status_code == 403
+    assert client.get("/v1/export/sor?since=2999-01-01", headers={"Authorization": f"Bearer {rev}"}).json() == []

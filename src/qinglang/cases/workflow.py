@@ -215,10 +215,12 @@ def queue(session: Session, principal: Principal, *, category: str | None = None
         q = q.where(Case.org_id == org_id)
     if sla == "overdue":
         q = q.where(or_(Case.overdue.is_(True), Case.due_at < now))
-    elif sla == "due_soon":
-        from datetime import timedelta
+    elif sla == "due_soon":  # the same rule as `sla.due_state`: under a quarter of the category's SLA left
+        from qinglang.cases.sla import DUE_SOON_FRACTION
+        from qinglang.taxonomy import CATEGORIES
 
-        q = q.where(and_(Case.due_at >= now, Case.due_at < now + timedelta(hours=6)))
+        q = q.where(Case.overdue.is_(False), Case.due_at >= now, or_(*(
+            and_(Case.category == c.code, Case.due_at < now + c.sla * DUE_SOON_FRACTION) for c in CATEGORIES)))
     elif sla is not None:
         raise Invalid("sla must be due_soon or overdue", field="sla")
     if order == "uncertain":

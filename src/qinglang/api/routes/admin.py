@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -125,3 +126,15 @@ def verify_audit(db: DB, _: Annotated[Principal, Depends(require("audit:read"))]
     with db.read() as s:
         r = audit.verify(s)
     return {"ok": r.ok, "checked": r.checked, "first_bad_id": r.first_bad_id, "reason": r.reason}
+
+
+@router.get("/export/sor")
+def export_sor(db: DB, _: Annotated[Principal, Depends(require("export:sor"))], since: date | None = None,
+               until: date | None = None) -> list[dict[str, Any]]:
+    """Decisions as EU DSA Transparency Database statements of reasons (each validated against its rules)."""
+    from qinglang.stats.sor import statements
+
+    start = datetime.combine(since, datetime.min.time(), UTC) if since else None
+    end = datetime.combine(until, datetime.max.time(), UTC) if until else None
+    with db.read() as s:
+        return statements(s, since=start, until=end)
