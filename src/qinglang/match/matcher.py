@@ -29,6 +29,23 @@ from qinglang.match.types import ClaimDoc, MatchHit
 from qinglang.text.normalize import detect_lang, nfkc, to_simplified
 
 DENSE_K = 30
+# Unrelated claims of the kinds fact-checkers review (both languages), used only to complete the dense reference
+# distribution when the registry has fewer than DENSE_K rows. Written by the team; no dataset rows.
+BACKGROUND_CLAIMS: tuple[str, ...] = (
+    "The city will close the old bridge for repairs next month", "A new species of frog was found in the rainforest",
+    "The central bank kept interest rates unchanged", "Local schools will start the term a week later this year",
+    "A famous actor is retiring from films", "The football club signed a new coach",
+    "Scientists photographed a comet passing near Earth", "The museum reopened after renovation",
+    "Fuel prices rose for the third week in a row", "The airline adds direct flights to three new cities",
+    "A heatwave is expected across the region this weekend", "The government announced a new tax form",
+    "Eating more vegetables is linked to better heart health", "A ship carrying grain docked at the port",
+    "The mayor opened a new public library", "Police arrested two suspects in a burglary case",
+    "市政府宣布明年将新建三座公园", "气象台预报本周末有大范围降雨", "某知名歌手将于下月举办演唱会",
+    "高铁新线路今年年底开通运营", "研究人员在深海发现新的鱼类", "今年粮食产量再创新高",
+    "多地中小学调整秋季开学时间", "博物馆推出夜间开放活动", "新能源汽车销量持续增长",
+    "某大学公布新一年招生计划", "社区开展垃圾分类宣传活动", "股市今日小幅收涨",
+    "地铁部分站点因施工临时封闭", "图书馆延长周末开放时间",
+)
 LEX_K = 30
 FORMAT_VERSION = 1
 _URLISH = re.compile(r"(?:https?://|www\.|pic\.twitter\.com/)\S+", re.IGNORECASE)
@@ -111,6 +128,7 @@ class Matcher:
         self._row_lang: list[str] = []
         self._dense: ClaimIndex = NumpyIndex()
         self._lex = LexicalIndex()
+        self._background: np.ndarray | None = None
         docs = list(docs)
         if docs:
             self.upsert(docs)
@@ -270,6 +288,12 @@ class Matcher:
             for i, t in enumerate(texts)
         ]
 
+    def _background_sims(self, qvec: np.ndarray) -> np.ndarray:
+        """Similarities of the query to `BACKGROUND_CLAIMS`, highest first (embedded once per matcher)."""
+        if self._background is None:
+            self._background = self.embedder.embed(list(BACKGROUND_CLAIMS))
+        return np.sort(self._background @ qvec.astype(np.float32))[::-1].astype(np.float32)
+
     def _candidates(
         self, text: str, qvec: np.ndarray, dkeys: np.ndarray, dsims: np.ndarray, qlang: str, lexical: bool
     ) -> Candidates:
@@ -344,6 +368,11 @@ class Matcher:
                 note += "; cross-lingual (no shared words)"
             notes.append(note)
         dref = dsims[np.isfinite(dsims)]
+        if len(dref) < DENSE_K:
+            # A small registry gives too short a reference for the z-score features the re-ranker learned on
+            # a large pool: complete it with the text's similarity to unrelated background claims, as the
+            # tail of a large pool's top-k would.
+            dref = np.concatenate([dref, self._background_sims(qvec)[: DENSE_K - len(dref)]])
         bref = np.asarray([s for _, s in lex_top], dtype=np.float32)
         if len(bref) < LEX_K:
             bref = np.concatenate([bref, np.zeros(LEX_K - len(bref), dtype=np.float32)])
