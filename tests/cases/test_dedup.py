@@ -63,3 +63,17 @@ def test_decided_cases_are_not_reopened_by_dedup(db: Any, settings: Any) -> None
         s.get(Case, a).state = "closed"  # type: ignore[union-attr]
     b = _submit(db, settings, url="https://huabo.example/p/5", text="old rumor again")
     assert a != b
+
+
+def test_qr_code_in_a_screenshot_becomes_an_indicator(db: Any, settings: Any, tmp_path: Any) -> None:
+    import segno
+
+    from qinglang.store.models import CaseIndicator, Indicator
+
+    path = tmp_path / "qr.png"
+    segno.make("https://pay.scam-shop.top/wx?id=9", error="m").save(str(path), scale=6, border=4)
+    cid = _submit(db, settings, category="fraud", description="scam payment code", images=[path.read_bytes()])
+    with db.read() as s:
+        kinds = set(s.execute(select(Indicator.kind, Indicator.value).join(CaseIndicator)
+                              .where(CaseIndicator.case_id == cid)).all())
+    assert ("domain", "scam-shop.top") in kinds and any(k == "qr" for k, _ in kinds)

@@ -169,7 +169,34 @@ def _analyze(db: Database, reports: list[Report]) -> Analyzed:
     texts = [r.text or "" for r in reports]
     matches = _match_texts(db, texts)
     triage = _triage(texts, [r.description for r in reports])
+    for i, found in enumerate(_image_indicators(db, [r.id for r in reports])):
+        if found:  # QR codes in screenshots: scam links and payment codes are indicators like typed ones
+            tri = triage[i] or {"indicators": []}
+            have = {(x["kind"], x["value"]) for x in tri.get("indicators", [])}
+            tri["indicators"] = tri.get("indicators", []) + [x for x in found if (x["kind"], x["value"]) not in have]
+            triage[i] = tri
     return list(zip(reports, matches, triage, strict=True))
+
+
+def _image_indicators(db: Database, report_ids: list[int]) -> list[list[dict[str, Any]]]:
+    """Indicators decoded from each report's stored images (QR codes → qr, url, domain…)."""
+    from PIL import Image
+
+    from qinglang.text.indicators import from_image
+
+    with db.read() as s:
+        rows = s.execute(select(ReportImage.report_id, ReportImage.path)
+                         .where(ReportImage.report_id.in_(report_ids))).all()
+    per: dict[int, list[dict[str, Any]]] = {}
+    for rid, path in rows:
+        try:
+            with Image.open(path) as img:
+                found = from_image(img.convert("RGB"))
+        except (OSError, ValueError) as exc:  # the file was checked at intake; a later loss is logged, not fatal
+            log.warning("image_unreadable", report=rid, error=repr(exc)[:120])
+            continue
+        per.setdefault(rid, []).extend({"kind": x.kind, "value": x.value, "raw": x.raw} for x in found)
+    return [per.get(rid, []) for rid in report_ids]
 
 
 def _apply(db: Database, work: Analyzed, blocklist: list[Any]) -> None:
