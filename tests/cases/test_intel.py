@@ -59,6 +59,15 @@ def test_blocklist_management_and_hits(client: Any, staff: Any, db: Any) -> None
     assert len(cases) == 3
     assert {h["value"] for h in cases[0].triage["blocklist_hits"]} == {"+8613800138000"}
     assert cases[1].triage["blocklist_hits"][0]["listed"] == "domain:scam-pay.top"
+    # A later report on the same post, without the number, keeps the case's earlier hits and indicators.
+    client.post("/v1/reports", json={"category": "fraud", "text": "this caller pretends to be police",
+                                     "url": "https://plat.example/p/0"})
+    drain(db)
+    with db.read() as s:
+        first = s.get(Case, cases[0].id)
+        assert first.report_count == 2
+        assert {h["value"] for h in first.triage["blocklist_hits"]} == {"+8613800138000"}
+        assert any(i["value"] == "+8613800138000" for i in first.triage["indicators"])
     nets = client.get("/v1/networks", headers=rev).json()["items"]
     phone = next(n for n in nets if n["indicator"]["value"] == "+8613800138000")
     assert phone["case_count"] == 2 and {c["id"] for c in phone["cases"]} == {cases[0].id, cases[2].id}

@@ -19,6 +19,7 @@ from qinglang import audit
 from qinglang.cases import dedup, intel, priority
 from qinglang.cases.routing import route
 from qinglang.cases.triage_bridge import blocklist_entries, link_indicators
+from qinglang.cases.webhooks import emit
 from qinglang.jobs.worker import handler
 from qinglang.observability import REPORTS_PROCESSED
 from qinglang.store.db import Database
@@ -126,8 +127,6 @@ def _new_case(session: Session, report: Report, now: datetime, campaigns: dict[s
 
 
 def _emit(session: Session, case: Case, event: str, extra: dict[str, Any]) -> None:
-    from qinglang.cases.webhooks import emit
-
     if case.org_id is not None:
         emit(session, org_id=case.org_id, event=event, payload={"case": _webhook_case(case), **extra})
 
@@ -171,9 +170,8 @@ def _analyze(db: Database, reports: list[Report]) -> Analyzed:
     triage = _triage(texts, [r.description for r in reports])
     for i, found in enumerate(_image_indicators(db, [r.id for r in reports])):
         if found:  # QR codes in screenshots: scam links and payment codes are indicators like typed ones
-            tri = triage[i] or {"indicators": []}
-            have = {(x["kind"], x["value"]) for x in tri.get("indicators", [])}
-            tri["indicators"] = tri.get("indicators", []) + [x for x in found if (x["kind"], x["value"]) not in have]
+            tri = triage[i] or {}
+            tri["indicators"] = _union_indicators(tri.get("indicators", []), found)
             triage[i] = tri
     return list(zip(reports, matches, triage, strict=True))
 
@@ -275,11 +273,13 @@ def _triage(texts: list[str], descriptions: list[str]) -> list[dict[str, Any] | 
 
 
 def _merge_triage(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(new)
-    ind = {(i["kind"], i["value"]) for i in old.get("indicators", [])}
-    merged["indicators"] = old.get("indicators", []) + [i for i in new.get("indicators", [])
-                                                        if (i["kind"], i["value"]) not in ind]
-    return merged
+    """The newest report's classifier results; indicators and hits accumulated over all the case's reports."""
+    return {**old, **new, "indicators": _union_indicators(old.get("indicators", []), new.get("indicators", []))}
+
+
+def _union_indicators(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    have = {(i["kind"], i["value"]) for i in old}
+    return old + [i for i in new if (i["kind"], i["value"]) not in have]
 
 
 @handler("process_report")

@@ -17,23 +17,19 @@ from qinglang import audit
 from qinglang.accounts import org_by_key
 from qinglang.auth import secrets as sec
 from qinglang.auth.policy import Principal, authorize, require_case, scope_cases
+from qinglang.cases.sla import DUE_SOON_FRACTION
+from qinglang.cases.webhooks import emit
 from qinglang.errors import Conflict, Forbidden, Invalid, NotFound
 from qinglang.observability import DECISIONS
 from qinglang.settings import Settings
 from qinglang.store.db import Database
 from qinglang.store.models import Appeal, Case, Decision, Report
-from qinglang.taxonomy import ACTION_CODES, CATEGORY_BY_CODE, OPEN_CASE_STATES, check_code
+from qinglang.taxonomy import ACTION_CODES, CATEGORIES, CATEGORY_BY_CODE, CATEGORY_CODES, OPEN_CASE_STATES, check_code
 
 STATE_AFTER = {"remove": "actioned", "restrict": "actioned", "label": "actioned", "warn": "actioned",
                "no_violation": "no_violation", "refer": "referred", "escalate_law_enforcement": "escalated"}
 APPEALABLE = frozenset({"remove", "restrict", "label", "warn"})
 MIN_REASON = 10
-
-
-def emit(session: Session, *, org_id: int, event: str, payload: dict[str, Any]) -> None:
-    from qinglang.cases import webhooks
-
-    webhooks.emit(session, org_id=org_id, event=event, payload=payload)
 
 
 def _case(session: Session, case_id: int) -> Case:
@@ -216,15 +212,11 @@ def queue(session: Session, principal: Principal, *, category: str | None = None
     if sla == "overdue":
         q = q.where(or_(Case.overdue.is_(True), Case.due_at < now))
     elif sla == "due_soon":  # the same rule as `sla.due_state`: under a quarter of the category's SLA left
-        from qinglang.cases.sla import DUE_SOON_FRACTION
-        from qinglang.taxonomy import CATEGORIES
-
         q = q.where(Case.overdue.is_(False), Case.due_at >= now, or_(*(
             and_(Case.category == c.code, Case.due_at < now + c.sla * DUE_SOON_FRACTION) for c in CATEGORIES)))
     elif sla is not None:
         raise Invalid("sla must be due_soon or overdue", field="sla")
     if order == "uncertain":
-        from qinglang.taxonomy import CATEGORY_CODES
         from qinglang.triage.categories import uncertain_first
 
         pool = [c for c in session.execute(q.order_by(Case.priority.desc(), Case.id).limit(2000)).scalars()
