@@ -9,8 +9,9 @@ Never embeds, never touches the store.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -27,24 +28,30 @@ LEXICAL = frozenset(
      "num_shared", "num_missing", "fused_z"}
 )
 LEXICAL_IDX = np.array([i for i, f in enumerate(FEATURES) if f in LEXICAL])
+PAIR = ("cover_doc", "cover_query", "bigram", "char3", "num_shared", "num_missing")
+PAIR_IDX = np.array([FEATURES.index(f) for f in PAIR])
 _NUM = re.compile(r"\d+(?:[.,]\d+)*")
 _NOSPACE = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
-def char_ngrams(text: str, n: int = 3) -> set[str]:
-    t = _NOSPACE.sub("", normalize(text))
+def char_ngrams(text: str, n: int = 3, *, normalized: bool = False) -> set[str]:
+    """Character n-grams of the text without spaces and punctuation (``normalized``: already normalised)."""
+    t = _NOSPACE.sub("", text if normalized else normalize(text))
     return {t[i : i + n] for i in range(max(len(t) - n + 1, 0))}
 
 
-def numbers(text: str) -> set[str]:
-    return set(_NUM.findall(normalize(text)))
+def numbers(text: str, *, normalized: bool = False) -> set[str]:
+    return set(_NUM.findall(text if normalized else normalize(text)))
 
 
 def _zscores(values: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    if len(ref) < 2:
+    n = len(ref)
+    if n < 2:
         return np.zeros(len(values), dtype=np.float32)
-    sd = float(ref.std())
-    return (values - float(ref.mean())) / sd if sd > 1e-6 else np.zeros(len(values), dtype=np.float32)
+    r = ref.astype(np.float64)
+    mean = float(r.sum()) / n
+    sd = math.sqrt(max(float(r @ r) / n - mean * mean, 0.0))  # np.std costs more than the rest of a query
+    return (values - mean) / sd if sd > 1e-6 else np.zeros(len(values), dtype=np.float32)
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
@@ -52,20 +59,6 @@ def _ranks(values: np.ndarray) -> np.ndarray:
     r = np.empty(len(values), dtype=np.float32)
     r[order] = np.arange(len(values), dtype=np.float32)
     return r
-
-
-def overlap(
-    q_set: frozenset[str], q_bigrams: frozenset[tuple[str, str]], q_weight: float,
-    d_set: frozenset[str], d_bigrams: frozenset[tuple[str, str]], d_weight: float, idf: Callable[[str], float],
-) -> tuple[float, float, float]:
-    """(idf-weighted share of doc terms in the text, share of text terms in the doc, bigram share)."""
-    if not q_set or not d_set:
-        return 0.0, 0.0, 0.0
-    w_shared = sum(idf(t) for t in q_set & d_set)
-    cover_doc = w_shared / max(d_weight, 1e-6)
-    cover_q = w_shared / max(q_weight, 1e-6)
-    bigram = len(q_bigrams & d_bigrams) / len(d_bigrams) if d_bigrams else 0.0
-    return cover_doc, cover_q, bigram
 
 
 def bigrams(toks: Sequence[str]) -> frozenset[tuple[str, str]]:
@@ -93,25 +86,24 @@ def build_matrix(
     x = np.full((n, len(FEATURES)), np.nan, dtype=np.float32)
     if n == 0:
         return x
-    col = {f: j for j, f in enumerate(FEATURES)}
     d_rank = _ranks(dense_best)
-    b_rank = _ranks(np.where(lexical_ok, bm25_best, -1.0))
-    top_b = max(float(bm25_best[lexical_ok].max()) if lexical_ok.any() else 0.0, 1e-6)
     dz = _zscores(dense_best, dense_ref)
-    x[:, col["dense_best"]] = dense_best
-    x[:, col["dense_title"]] = dense_title
-    x[:, col["dense_rank"]] = np.log1p(d_rank)
-    x[:, col["dense_gap"]] = dense_best - dense_best.max()
-    x[:, col["dense_z"]] = dz
-    x[:, col["q_len"]] = np.log1p(q_len)
-    x[:, col["d_len"]] = np.log1p(d_len)
-    x[:, col["best_rank"]] = np.log1p(np.where(lexical_ok, np.minimum(d_rank, b_rank), d_rank))
     ok = lexical_ok
-    if ok.any():
+    any_ok = bool(ok.any())
+    b_rank = _ranks(np.where(ok, bm25_best, -1.0)) if any_ok else d_rank
+    x[:, _DENSE_COLS] = np.column_stack((
+        dense_best, dense_title, np.log1p(d_rank), dense_best - dense_best.max(), dz,
+        np.full(n, np.log1p(q_len)), np.log1p(d_len), np.log1p(np.where(ok, np.minimum(d_rank, b_rank), d_rank)),
+    ))
+    if any_ok:
+        top_b = max(float(bm25_best[ok].max()), 1e-6)
         bz = _zscores(bm25_best, bm25_ref)
-        for name, v in (("bm25_best", bm25_best), ("bm25_title", bm25_title), ("bm25_rank", np.log1p(b_rank)),
-                        ("bm25_ratio", bm25_best / top_b), ("bm25_z", bz), ("fused_z", dz + bz)):
-            x[ok, col[name]] = v[ok]
-        for j, name in enumerate(("cover_doc", "cover_query", "bigram", "char3", "num_shared", "num_missing")):
-            x[ok, col[name]] = pair_lex[ok, j]
+        lex = np.column_stack((bm25_best, bm25_title, np.log1p(b_rank), bm25_best / top_b, bz, dz + bz, pair_lex))
+        x[:, _LEX_COLS] = np.where(ok[:, None], lex, np.nan)
     return x
+
+
+_DENSE_COLS = np.array([FEATURES.index(f) for f in (
+    "dense_best", "dense_title", "dense_rank", "dense_gap", "dense_z", "q_len", "d_len", "best_rank")])
+_LEX_COLS = np.array([FEATURES.index(f) for f in (
+    "bm25_best", "bm25_title", "bm25_rank", "bm25_ratio", "bm25_z", "fused_z", *PAIR)])

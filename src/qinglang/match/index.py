@@ -106,7 +106,16 @@ class NumpyIndex(ClaimIndex):
         self._keys = np.zeros(0, dtype=np.int64)
         self._n = 0
         self._pos: dict[int, int] = {}
+        # Readers look rows up through one (matrix, key -> position array) pair published atomically.
+        self._lookup: tuple[np.ndarray, np.ndarray] = (self._mat, np.zeros(0, dtype=np.int64))
         self._lock = threading.Lock()
+
+    def _publish_lookup(self) -> None:
+        top = max(self._pos, default=-1) + 1
+        pos = np.full(top, -1, dtype=np.int64)
+        if self._pos:
+            pos[np.fromiter(self._pos.keys(), dtype=np.int64)] = np.fromiter(self._pos.values(), dtype=np.int64)
+        self._lookup = (self._mat, pos)
 
     def _add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
         with self._lock:
@@ -132,6 +141,7 @@ class NumpyIndex(ClaimIndex):
                 self._pos[k] = self._n + j
             self._mat, self._keys = mat, ks
             self._n = need
+            self._publish_lookup()
 
     def _remove(self, keys: np.ndarray) -> None:
         with self._lock:
@@ -149,6 +159,7 @@ class NumpyIndex(ClaimIndex):
             ks[: len(live)] = self._keys[live]
             self._pos = {int(k): i for i, k in enumerate(ks[: len(live)].tolist())}
             self._mat, self._keys, self._n = mat, ks, len(live)
+            self._publish_lookup()
 
     def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         mat, ks, n = self._mat, self._keys, self._n
@@ -167,12 +178,13 @@ class NumpyIndex(ClaimIndex):
         return out_k, out_s
 
     def _get(self, keys: np.ndarray) -> np.ndarray:
-        mat, pos = self._mat, self._pos
+        mat, pos = self._lookup
         out = np.zeros((len(keys), self.dim), dtype=np.float32)
-        for i, k in enumerate(keys.tolist()):
-            p = pos.get(k)
-            if p is not None and p < len(mat):
-                out[i] = mat[p]
+        p = np.full(len(keys), -1, dtype=np.int64)
+        known = (keys >= 0) & (keys < len(pos))
+        p[known] = pos[keys[known]]
+        hit = (p >= 0) & (p < len(mat))
+        out[hit] = mat[p[hit]]
         return out
 
     def keys(self) -> np.ndarray:

@@ -76,7 +76,8 @@ def _idf(df: float, n: float) -> float:
 
 @dataclass(frozen=True)
 class LexScores:
-    """BM25 scores of one query against every live row (main segment as an array, delta as a dict)."""
+    """BM25 scores of one query against the live rows that share a term with it (main segment as sorted
+    arrays, delta as a dict); every other row scores 0."""
 
     main_keys: np.ndarray
     main_scores: np.ndarray
@@ -126,13 +127,27 @@ class _Main:
             counts = np.diff(indptr)
             self.df = {tok: int(counts[i]) for tok, i in self.bm25.vocab_dict.items() if tok}
 
-    def scores(self, q: list[str]) -> np.ndarray:
+    def scores(self, q: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(positions of the rows that contain a query term, ascending; their BM25 scores)."""
+        empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
         if self.bm25 is None:
-            return np.zeros(0, dtype=np.float32)
+            return empty
         ids = self.bm25.get_tokens_ids(q)
         if not ids:
-            return np.zeros(self.n, dtype=np.float32)
-        return np.asarray(self.bm25.get_scores_from_ids(ids), dtype=np.float32)
+            return empty
+        sc = self.bm25.scores
+        indptr, indices, data = sc["indptr"], sc["indices"], sc["data"]
+        spans = [(int(indptr[i]), int(indptr[i + 1])) for i in ids]
+        total = sum(e - s for s, e in spans)
+        if total * 4 > self.n or self.bm25.nonoccurrence_array is not None:
+            dense = np.asarray(self.bm25.get_scores_from_ids(ids), dtype=np.float32)
+            pos = np.flatnonzero(dense)
+            return pos.astype(np.int64), dense[pos]
+        # Only the posting lists of the query's terms: no array of the pool's size per query (1M rows).
+        idx = np.concatenate([indices[s:e] for s, e in spans])
+        dat = np.concatenate([data[s:e] for s, e in spans])
+        pos, inv = np.unique(idx, return_inverse=True)
+        return pos.astype(np.int64), np.bincount(inv, weights=dat, minlength=len(pos)).astype(np.float32)
 
 
 class LexicalIndex:
@@ -187,9 +202,10 @@ class LexicalIndex:
 
     def scores(self, q: list[str]) -> LexScores:
         main, alive, delta = self._main, self._alive, self._delta
-        ms = main.scores(q)
-        if len(ms) and not alive.all():
-            ms = ms * alive
+        pos, ms = main.scores(q)
+        if len(pos) and self._dead:
+            live = alive[pos]
+            pos, ms = pos[live], ms[live]
         ds: dict[int, float] = {}
         if delta and q:
             n = main.n + len(delta)
@@ -205,7 +221,7 @@ class LexicalIndex:
                     if f:
                         s += idf[t] * f * (K1 + 1) / (f + K1 * (1 - B + B * dl / avgdl))
                 ds[key] = s
-        return LexScores(main.keys, ms, ds)
+        return LexScores(main.keys[pos], ms, ds)
 
     def idf(self, token: str) -> float:
         cache = self._idf_cache
@@ -217,13 +233,15 @@ class LexicalIndex:
                 self._idf_cache = {}
         return v
 
-    def weight(self, toks: frozenset[str]) -> float:
-        """Sum of idf over a set of terms, memoised per set until the index changes."""
-        key = ("\x00w", toks)
-        v = self._idf_cache.get(key)  # type: ignore[call-overload]
+    def weight(self, toks: frozenset[str], text: str | None = None) -> float:
+        """Sum of idf over a set of terms, memoised until the index changes (by ``text`` when given:
+        comparing string keys is cheaper than comparing sets)."""
+        key: object = ("\x00w", toks) if text is None else text
+        cache = self._idf_cache
+        v = cache.get(key)  # type: ignore[call-overload]
         if v is None:
             v = sum(self.idf(t) for t in toks)
-            self._idf_cache[key] = v  # type: ignore[index]
+            cache[key] = v  # type: ignore[index]
         return float(v)
 
     def save(self, path: Path) -> None:

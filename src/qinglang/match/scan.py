@@ -14,11 +14,13 @@ import os
 import tempfile
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from qinglang.errors import Invalid, NotFound
 from qinglang.match.matcher import Matcher
@@ -27,9 +29,15 @@ from qinglang.text.normalize import normalize
 Hits = list[dict[str, Any]]
 
 
-def scan_batch(matcher: Matcher, texts: Sequence[str], *, top_k: int = 3) -> list[Hits]:
-    """Match a batch of texts; hits as plain dicts (JSON-ready)."""
-    return [[asdict(h) for h in hs] for hs in matcher.match_many(list(texts), top_k=top_k)]
+def scan_batch(
+    matcher: Matcher, texts: Sequence[str], *, top_k: int = 3, vectors: np.ndarray | None = None
+) -> list[Hits]:
+    """Match a batch of texts (``vectors`` from ``matcher.embed`` if already embedded); JSON-ready hits."""
+    return [
+        [{"id": h.id, "score": h.score, "band": h.band, "explanation": h.explanation, "matched_text": h.matched_text}
+         for h in hs]
+        for hs in matcher.match_many(list(texts), top_k=top_k, vectors=vectors)
+    ]
 
 
 class ScanCache:
@@ -40,17 +48,20 @@ class ScanCache:
         self.max_items = max_items
         self.hits = 0
 
-    def get(self, text: str) -> Hits | None:
-        for key in (text, "\x00" + normalize(text)):
+    def get(self, text: str, norm: str | None = None) -> Hits | None:
+        """Cached hits for ``text`` (``norm``: its ``normalize``d form, if the caller has it already)."""
+        key = text
+        v = self._d.get(key)
+        if v is None:  # normalise only when the exact text missed
+            key = "\x00" + (normalize(text) if norm is None else norm)
             v = self._d.get(key)
-            if v is not None:
-                self._d.move_to_end(key)
-                self.hits += 1
-                return v
-        return None
+        if v is not None:
+            self._d.move_to_end(key)
+            self.hits += 1
+        return v
 
-    def put(self, text: str, hits: Hits) -> None:
-        for key in (text, "\x00" + normalize(text)):
+    def put(self, text: str, hits: Hits, norm: str | None = None) -> None:
+        for key in (text, "\x00" + (normalize(text) if norm is None else norm)):
             self._d[key] = hits
             self._d.move_to_end(key)
         while len(self._d) > self.max_items:
@@ -115,6 +126,49 @@ def _work(texts: list[str]) -> list[Hits]:
     return scan_batch(_worker_matcher, texts, top_k=_worker_top_k)
 
 
+def _embed_texts(texts: list[str]) -> np.ndarray:
+    from qinglang.match.embedder import get_embedder
+    from qinglang.match.matcher import embedding_text
+
+    return get_embedder().embed([embedding_text(t) for t in texts])
+
+
+def _init_embed_helper() -> None:
+    os.environ["QINGLANG_EMBED_THREADS"] = "1"
+
+
+class EmbedAhead:
+    """Embeds the next chunks in a helper process while this process matches the current one.
+
+    The model then runs back to back on one core and matching (Python) on the other. A process, not a
+    thread: measured here, a thread of numpy-heavy matching beside onnxruntime in the same interpreter
+    slowed the model by 40-75 %, another process by about 7 %. Until the helper has loaded the model
+    (about a second), chunks are embedded on a thread of this process instead.
+    """
+
+    def __init__(self, matcher: Matcher) -> None:
+        from qinglang.match.embedder import OnnxUSEEmbedder
+
+        self._matcher = matcher
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="scan-embed")
+        self._pool: ProcessPoolExecutor | None = None
+        self._ready: Future[np.ndarray] | None = None
+        if isinstance(matcher.embedder, OnnxUSEEmbedder):  # a helper can only load the real model
+            self._pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_init_embed_helper)
+            self._ready = self._pool.submit(_embed_texts, ["warm up"])
+
+    def submit(self, texts: list[str]) -> Callable[[], np.ndarray]:
+        if self._pool is not None and self._ready is not None and self._ready.done():
+            if self._ready.exception() is None:
+                return self._pool.submit(_embed_texts, texts).result
+        return self._thread.submit(self._matcher.embed, texts).result
+
+    def close(self) -> None:
+        self._thread.shutdown(cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+
 @dataclass
 class ScanStats:
     posts: int = 0
@@ -142,6 +196,7 @@ def scan_file(
     cache = ScanCache()
     tmp: tempfile.TemporaryDirectory[str] | None = None
     pool: ProcessPoolExecutor | None = None
+    embedder = EmbedAhead(matcher) if workers == 1 else None
     if workers > 1:
         tmp = tempfile.TemporaryDirectory(prefix="qinglang-scan-")
         matcher.save(Path(tmp.name))
@@ -149,18 +204,19 @@ def scan_file(
                                    initargs=(tmp.name, 1, top_k))
     try:
         with out.open("a", encoding="utf-8") as fo:
-            inflight: deque[tuple[list[tuple[str, str]], list[str], list[Future[list[Hits]]]]] = deque()
+            inflight: deque[tuple[list[tuple[str, str, str]], list[tuple[str, str]], Callable[[], list[Hits]]]]
+            inflight = deque()
 
             pending: set[str] = set()
 
             def flush_one() -> None:
-                items, todo, futs = inflight.popleft()
-                results: list[Hits] = [h for f in futs for h in f.result()]
-                for text, hits in zip(todo, results, strict=True):
-                    cache.put(text, hits)
-                    pending.discard(normalize(text))
-                for pid, text in items:
-                    hits = cache.get(text)
+                items, todo, result = inflight.popleft()
+                results = result()
+                for (text, norm), hits in zip(todo, results, strict=True):
+                    cache.put(text, hits, norm)
+                    pending.discard(norm)
+                for pid, text, norm in items:
+                    hits = cache.get(text, norm)
                     if hits is None:  # evicted between put and get: recompute in-process
                         hits = scan_batch(matcher, [text], top_k=top_k)[0]
                     fo.write(json.dumps({"id": pid, "hits": hits}, ensure_ascii=False) + "\n")
@@ -170,32 +226,33 @@ def scan_file(
                 if on_progress:
                     on_progress(len(items))
 
-            def submit(items: list[tuple[str, str]]) -> None:
-                todo: list[str] = []
-                for _, text in items:
-                    key = normalize(text)
-                    if key in pending or cache.get(text) is not None:
+            def submit(items: list[tuple[str, str, str]]) -> None:
+                todo: list[tuple[str, str]] = []
+                for _, text, norm in items:
+                    if norm in pending or cache.get(text, norm) is not None:
                         stats.cached += 1  # a repost: answered when its first copy is
                         continue
-                    pending.add(key)
-                    todo.append(text)
-                futs: list[Future[list[Hits]]] = []
-                if todo and pool is not None:
-                    step = -(-len(todo) // workers)
-                    futs = [pool.submit(_work, todo[i : i + step]) for i in range(0, len(todo), step)]
-                elif todo:
-                    f: Future[list[Hits]] = Future()
-                    f.set_result(scan_batch(matcher, todo, top_k=top_k))
-                    futs = [f]
-                inflight.append((items, todo, futs))
+                    pending.add(norm)
+                    todo.append((text, norm))
+                texts = [t for t, _ in todo]
+                if not texts:
+                    inflight.append((items, todo, list))
+                elif pool is not None:
+                    step = -(-len(texts) // workers)
+                    futs = [pool.submit(_work, texts[i : i + step]) for i in range(0, len(texts), step)]
+                    inflight.append((items, todo, lambda: [h for f in futs for h in f.result()]))
+                else:
+                    assert embedder is not None
+                    vecs = embedder.submit(texts)
+                    inflight.append((items, todo, lambda: scan_batch(matcher, texts, top_k=top_k, vectors=vecs())))
 
-            chunk: list[tuple[str, str]] = []
-            for item in read_posts(posts, skip):
-                chunk.append(item)
+            chunk: list[tuple[str, str, str]] = []
+            for pid, text in read_posts(posts, skip):
+                chunk.append((pid, text, normalize(text)))
                 if len(chunk) >= batch:
                     submit(chunk)
                     chunk = []
-                    while len(inflight) > (2 if pool is not None else 0):
+                    while len(inflight) > (2 if pool is not None else 1):
                         flush_one()
             if chunk:
                 submit(chunk)
@@ -204,6 +261,8 @@ def scan_file(
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+        if embedder is not None:
+            embedder.close()
         if tmp is not None:
             tmp.cleanup()
     return stats
