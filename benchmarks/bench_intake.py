@@ -3,8 +3,9 @@
 Measures, in one run:
   1. instant answer: under light load, the time until a report whose text states a published debunk's claim
      shows that debunk on GET /v1/reports/{receipt} (target <= 2 s);
-  2. intake: acknowledged (201) submissions/s and p50/p99 latency for tweet-length text + URL from a bounded,
-     closed-loop load generator (target >= 1,000/s, p99 < 100 ms);
+  2. intake: acknowledged (201) submissions/s and p50/p99 latency for tweet-length text + URL, offered open loop
+     at --rate reports/s (latency counted from when each request was due, so stalls are not hidden), or closed
+     loop with --rate 0 (target >= 1,000/s, p99 < 100 ms);
   3. backlog: the background pipeline's throughput during and after the load, against the embedding model's own
      throughput on the same texts measured in this run (target >= 0.8x), and that the job table drains;
   4. SIGKILL: kill -9 the server mid-load, restart it, then count 201s, surviving rows and processed reports.
@@ -13,7 +14,7 @@ The load generator speaks HTTP/1.1 keep-alive over raw asyncio streams: on a 2-c
 far less CPU than the server it measures. Texts are generated here; no dataset rows are used. Never point this at
 anything but a throwaway server it started itself.
 
-    .venv/bin/python benchmarks/bench_intake.py --duration 20 --concurrency 32
+    .venv/bin/python benchmarks/bench_intake.py --duration 20 --rate 1000 --server-workers 2
 """
 
 from __future__ import annotations
@@ -122,6 +123,7 @@ class Conn:
 @dataclass
 class LoadResult:
     latencies: list[float] = field(default_factory=list)  # seconds, 201s only
+    done_at: list[float] = field(default_factory=list)  # seconds since the load started, per latency
     receipts: list[str] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
@@ -130,6 +132,7 @@ class LoadResult:
 
     def merge(self, other: LoadResult) -> None:
         self.latencies += other.latencies
+        self.done_at += other.done_at
         self.receipts += other.receipts
         self.texts += other.texts
         for k, v in other.errors.items():
@@ -138,17 +141,30 @@ class LoadResult:
         self.ended = max(self.ended, other.ended)
 
 
-async def _load(port: int, concurrency: int, duration: float, seed: int) -> LoadResult:
+async def _load(port: int, concurrency: int, duration: float, seed: int, rate: float = 0.0) -> LoadResult:
+    """Closed loop (``rate`` 0: each connection sends its next report when the last is answered), or open loop
+    at ``rate`` reports/s spread over the connections. Open-loop latency counts from the moment a request was
+    due, so a stalled server is charged for the requests it kept waiting (no coordinated omission)."""
     res = LoadResult(started=time.time())
-    deadline = time.perf_counter() + duration
+    begin = time.perf_counter()
+    deadline = begin + duration
 
     async def one(i: int) -> None:
         rng = random.Random(seed * 100_003 + i)
         conn = Conn("127.0.0.1", port)
+        k = 0
         while time.perf_counter() < deadline:
             rep = make_report(rng)
             body = json.dumps(rep, ensure_ascii=False).encode()
             t = time.perf_counter()
+            if rate > 0:
+                due = begin + (k * concurrency + i) / rate
+                k += 1
+                if due >= deadline:
+                    break
+                if due > t:
+                    await asyncio.sleep(due - t)
+                t = due
             try:
                 status, data = await conn.request("POST", "/v1/reports", body)
             except (ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
@@ -158,7 +174,9 @@ async def _load(port: int, concurrency: int, duration: float, seed: int) -> Load
                 await asyncio.sleep(0.05)  # the server is gone (SIGKILL phase) or overloaded; do not spin
                 continue
             if status == 201:
-                res.latencies.append(time.perf_counter() - t)
+                now = time.perf_counter()
+                res.latencies.append(now - t)
+                res.done_at.append(now - begin)
                 res.receipts.append(json.loads(data)["receipt"])
                 res.texts.append(rep["text"])
             else:
@@ -170,17 +188,19 @@ async def _load(port: int, concurrency: int, duration: float, seed: int) -> Load
     return res
 
 
-def _load_process(port: int, concurrency: int, duration: float, seed: int) -> LoadResult:
-    return asyncio.run(_load(port, concurrency, duration, seed))
+def _load_process(port: int, concurrency: int, duration: float, seed: int, rate: float = 0.0) -> LoadResult:
+    return asyncio.run(_load(port, concurrency, duration, seed, rate))
 
 
-def run_load(port: int, *, concurrency: int, duration: float, procs: int, seed: int) -> LoadResult:
-    """`procs` client processes with `concurrency` connections each, closed loop, for `duration` seconds."""
+def run_load(port: int, *, concurrency: int, duration: float, procs: int, seed: int, rate: float = 0.0) -> LoadResult:
+    """`procs` client processes with `concurrency` connections each for `duration` seconds; closed loop, or open
+    loop at `rate` reports/s in total."""
     if procs == 1:
-        return _load_process(port, concurrency, duration, seed)
+        return _load_process(port, concurrency, duration, seed, rate)
     ctx = mp.get_context("spawn")
     with ctx.Pool(procs) as pool:
-        parts = pool.starmap(_load_process, [(port, concurrency, duration, seed * 31 + k) for k in range(procs)])
+        parts = pool.starmap(_load_process, [(port, concurrency, duration, seed * 31 + k, rate / procs)
+                                             for k in range(procs)])
     total = LoadResult()
     for p in parts:
         total.merge(p)
@@ -194,6 +214,7 @@ class Server:
     data_dir: Path
     port: int
     env: dict[str, str]
+    workers: int = 1
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -207,7 +228,8 @@ class Server:
     def start(self) -> None:
         log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 (kept open for the child's lifetime)
         self.proc = subprocess.Popen([sys.executable, "-m", "qinglang.cli", "serve", "--host", "127.0.0.1",
-                                      "--port", str(self.port)], env=self.env, stdout=log, stderr=log)
+                                      "--port", str(self.port), "--workers", str(self.workers)],
+                                     env=self.env, stdout=log, stderr=log)
         deadline = time.time() + 120
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -350,7 +372,10 @@ def pct(values: list[float], q: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=float, default=20, help="seconds of full load (phase 2)")
-    ap.add_argument("--concurrency", type=int, default=32, help="connections per client process")
+    ap.add_argument("--rate", type=float, default=1000,
+                    help="offered reports/s in phase 2 (open loop); 0 = closed loop, as fast as answers come")
+    ap.add_argument("--concurrency", type=int, default=128, help="connections per client process")
+    ap.add_argument("--server-workers", type=int, default=2, help="`qinglang serve --workers N` (API processes)")
     ap.add_argument("--procs", type=int, default=1, help="client processes")
     ap.add_argument("--instant", type=int, default=20, help="debunk claims to submit in phase 1")
     ap.add_argument("--light-rate", type=float, default=5, help="background reports/s during phase 1")
@@ -369,7 +394,7 @@ def main() -> None:
     env = dict(os.environ, QINGLANG_DATA_DIR=str(data_dir), QINGLANG_DATABASE_URL=f"sqlite:///{data_dir}/qinglang.db",
                QINGLANG_RATE_LIMIT="0", QINGLANG_LOG_LEVEL="warning", QINGLANG_JOBS_INLINE="true",
                QINGLANG_SECRET_KEY="bench-" + "k" * 48, PYTHONUNBUFFERED="1")
-    server = Server(data_dir, port, env)
+    server = Server(data_dir, port, env, workers=args.server_workers)
     print(f"data dir {data_dir}, port {port}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}",
           flush=True)
     t = time.perf_counter()
@@ -393,7 +418,8 @@ def main() -> None:
 
         # 2 + 3. full load, then the backlog
         before = server.processed()
-        load = run_load(port, concurrency=args.concurrency, duration=args.duration, procs=args.procs, seed=1)
+        load = run_load(port, concurrency=args.concurrency, duration=args.duration, procs=args.procs, seed=1,
+                        rate=args.rate)
         during = server.processed() - before
         wall = load.ended - load.started
         n_ok = len(load.latencies)
@@ -404,7 +430,9 @@ def main() -> None:
             "SELECT count(*) FROM reports WHERE processed = 1 AND receipt IN (SELECT value FROM json_each(?))",
             (json.dumps(load.receipts),))[0][0]
         total_s = wall + (time.perf_counter() - t_end)
-        rows.append((f"intake: 201/s ({args.procs}x{args.concurrency} connections, {args.duration:.0f} s)",
+        offered = f"open loop, {args.rate:,.0f}/s offered" if args.rate else "closed loop"
+        rows.append((f"intake: 201/s ({offered}, {args.procs}x{args.concurrency} connections, "
+                     f"{args.server_workers} API processes, {args.duration:.0f} s)",
                      f"{n_ok / wall:,.0f}/s ({n_ok:,} acknowledged)", ">= 1,000/s"))
         rows.append(("intake: latency p50 / p99 / max", f"{pct(load.latencies, 0.5) * 1000:.1f} / "
                      f"{pct(load.latencies, 0.99) * 1000:.1f} / {max(load.latencies) * 1000:.0f} ms", "p99 < 100 ms"))
@@ -426,7 +454,7 @@ def main() -> None:
         if not args.skip_kill:
             ctx = mp.get_context("spawn")
             with ctx.Pool(1) as pool:
-                job = pool.apply_async(_load_process, (port, args.concurrency, args.kill_duration, 2))
+                job = pool.apply_async(_load_process, (port, args.concurrency, args.kill_duration, 2, args.rate))
                 time.sleep(args.kill_duration / 2)
                 server.kill9()
                 killed = job.get(args.kill_duration * 3 + 30)

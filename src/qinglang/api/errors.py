@@ -28,14 +28,19 @@ def error_response(status: int, code: str, message: str, details: list[dict[str,
     return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
 
 
+def domain_error_response(exc: QinglangError) -> JSONResponse:
+    """The response for a domain error (`Invalid`, `Forbidden`, `RateLimited`…), naming the field if any."""
+    details = [{"field": exc.field, "message": exc.message}] if exc.field else []
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    if exc.status == 429:
+        headers = {"Retry-After": "60"}
+    return error_response(exc.status, exc.code, exc.message, details, headers)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(QinglangError)
     async def _domain(_: Request, exc: QinglangError) -> JSONResponse:
-        details = [{"field": exc.field, "message": exc.message}] if exc.field else []
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        if exc.status == 429:
-            headers = {"Retry-After": "60"}
-        return error_response(exc.status, exc.code, exc.message, details, headers)
+        return domain_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

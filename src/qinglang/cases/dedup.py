@@ -39,6 +39,14 @@ def minhash(norm: str) -> MinHash:
     return m
 
 
+def warm(texts: list[str]) -> None:
+    """Compute the MinHash signatures of these texts into the cache (outside any lock or transaction)."""
+    for text in texts:
+        norm = normalize(text) if text else ""
+        if len(norm) >= MIN_CHARS:
+            minhash(norm)
+
+
 class DedupIndex:
     def __init__(self) -> None:
         self.lock = threading.Lock()

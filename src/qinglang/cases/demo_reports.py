@@ -29,6 +29,7 @@ def load(db: Database, settings: Settings, samples: list[dict[str, Any]], *, now
                                   description=sample.get("description", ""), contact=sample.get("contact"),
                                   platform=sample.get("platform"))
         report = writer.submit(intake.prepare(data, settings, client_key=f"demo-reporter-{i}"))
+        assert report.id is not None
         created = now - timedelta(days=int(sample.get("days_ago", 0)), hours=i)
         with db.write() as s:
             s.execute(update(Report).where(Report.id == report.id).values(created_at=created))

@@ -12,6 +12,7 @@ import asyncio
 import os
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,9 +63,21 @@ class SubmitResult:
 
 @dataclass
 class _Prepared:
-    report: Report
+    """A validated report: its `reports` row as a dict (an ORM object per request costs more than the insert),
+    its image rows and files; ``id`` is set once the row is committed."""
+
+    row: dict[str, Any]
     images: list[ReportImage]
     files: list[tuple[Path, bytes]]
+    id: int | None = None
+
+    @property
+    def receipt(self) -> str:
+        return str(self.row["receipt"])
+
+    @property
+    def text(self) -> str:
+        return str(self.row["text"] or "")
 
 
 def _check_len(value: str, limit: int, name: str) -> str:
@@ -97,13 +110,15 @@ def prepare(data: ReportInput, settings: Settings, *, client_key: str, token: Pr
         reporter = "contact:" + sec.keyed_hash(secret, contact.lower())
     else:
         reporter = "ip:" + sec.keyed_hash(secret, client_key)
-    report = Report(
-        receipt=sec.new_receipt(), category=data.category, url=(data.url or "").strip() or None, canonical_url=canon,
-        platform=platform, text=text, description=description, lang=detect_lang(text or description),
-        contact_enc=sec.encrypt(secret, contact) if contact else None, reporter_key=reporter[:64],
-        token_id=token.token_id if token else None, trusted=bool(token and _is_trusted(token)),
-        claimed_views=int(data.claimed_views), created_at=datetime.now(UTC))
-    return _Prepared(report, images, files)
+    row = {
+        "receipt": sec.new_receipt(), "category": data.category, "url": (data.url or "").strip() or None,
+        "canonical_url": canon, "platform": platform, "text": text, "description": description,
+        "lang": detect_lang(text or description), "contact_enc": sec.encrypt(secret, contact) if contact else None,
+        "reporter_key": reporter[:64], "token_id": token.token_id if token else None,
+        "trusted": bool(token and _is_trusted(token)), "claimed_views": int(data.claimed_views),
+        "created_at": datetime.now(UTC),
+    }
+    return _Prepared(row, images, files)
 
 
 def _is_trusted(token: Principal) -> bool:
@@ -147,12 +162,13 @@ class _Pending:
 
     def __init__(self, prepared: _Prepared, future: asyncio.Future[None] | None = None) -> None:
         self.prepared = prepared
-        self.done = threading.Event()
+        self.done = threading.Event() if future is None else None  # a thread waits on it; a coroutine on `future`
         self.error: BaseException | None = None
-        self.future = future  # set when an event loop awaits the commit instead of a thread
+        self.future = future
 
     def finish(self) -> None:
-        self.done.set()
+        if self.done is not None:
+            self.done.set()
         fut = self.future
         if fut is not None:
             fut.get_loop().call_soon_threadsafe(_resolve, fut, self.error)
@@ -177,26 +193,28 @@ class IntakeWriter:
         self._thread = threading.Thread(target=self._loop, name="qinglang-intake-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, prepared: _Prepared, *, timeout: float = 30.0) -> Report:
+    def submit(self, prepared: _Prepared, *, timeout: float = 30.0) -> _Prepared:
         for path, blob in prepared.files:  # image files are durable before their rows exist
             _write_file(path, blob)
         p = _Pending(prepared)
         self._q.put(p)
+        assert p.done is not None
         if not p.done.wait(timeout):
             raise TimeoutError("the database did not commit the report in time")
         if p.error is not None:
             raise p.error
-        return p.prepared.report
+        return p.prepared
 
-    async def submit_async(self, prepared: _Prepared, *, timeout: float = 30.0) -> Report:
+    async def submit_async(self, prepared: _Prepared, *, timeout: float = 30.0) -> _Prepared:
         """The same durable commit, awaited on the event loop without tying up a thread."""
         if prepared.files:
             await asyncio.to_thread(lambda: [_write_file(path, blob) for path, blob in prepared.files])
         p = _Pending(prepared, asyncio.get_running_loop().create_future())
         self._q.put(p)
         assert p.future is not None
-        await asyncio.wait_for(p.future, timeout)
-        return p.prepared.report
+        async with asyncio.timeout(timeout):  # no extra task per request, unlike wait_for
+            await p.future
+        return p.prepared
 
     def _loop(self) -> None:
         while True:
@@ -221,23 +239,19 @@ class IntakeWriter:
     def _commit(self, batch: list[_Pending]) -> None:
         # Core multi-row INSERTs (one for the reports with RETURNING, one for the jobs): the ORM's per-object
         # bookkeeping would cost more than the database work at thousands of reports per second.
-        rows = [{c: getattr(p.prepared.report, c) for c in _REPORT_COLUMNS} for p in batch]
+        rows = [p.prepared.row for p in batch]
         with self.db.write() as s:
             ids = s.execute(insert(Report).returning(Report.id, sort_by_parameter_order=True), rows).scalars().all()
             now = datetime.now(UTC)
             jobs = []
             for p, rid in zip(batch, ids, strict=True):
-                p.prepared.report.id = rid
+                p.prepared.id = rid
                 for img in p.prepared.images:
                     img.report_id = rid
                     s.add(img)
                 jobs.append({"kind": "process_report", "payload": {"report_id": rid}, "status": "queued",
                              "attempts": 0, "run_after": now, "created_at": now})
             s.execute(insert(Job), jobs)
-
-
-_REPORT_COLUMNS = ("receipt", "category", "url", "canonical_url", "platform", "text", "description", "lang",
-                   "contact_enc", "reporter_key", "token_id", "trusted", "claimed_views", "created_at")
 
 
 _writers: dict[str, IntakeWriter] = {}
@@ -253,16 +267,47 @@ def writer_for(db: Database) -> IntakeWriter:
 
 
 _instant_slot = threading.Lock()
+INSTANT_PER_SECOND = 4.0  # inline matches allowed per second: "light load"; under full load the pipeline answers
+
+
+class _InstantBudget:
+    """Token bucket for inline instant matches, so a burst of reports never spends the server's CPU on them."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._tokens = rate
+        self._at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.rate, self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            if self._tokens < 1.0:
+                return False
+            self._tokens -= 1.0
+            return True
+
+
+_instant_budget = _InstantBudget(INSTANT_PER_SECOND)
+
+
+def _instant_possible(db: Database, text: str) -> bool:
+    """Cheap checks before any thread hop: text to match, the index loaded, no match running, budget left."""
+    from qinglang.match.store_source import holder
+
+    return bool(text) and not _instant_slot.locked() and holder(db).matcher is not None and _instant_budget.take()
 
 
 def submit_report(db: Database, settings: Settings, data: ReportInput, *, client_key: str,
                   token: Principal | None = None) -> SubmitResult:
     """Validate, commit durably, and return the receipt (plus a debunk when the instant match finds one)."""
-    prepared = prepare(data, settings, client_key=client_key, token=token)
-    report = writer_for(db).submit(prepared)
+    report = writer_for(db).submit(prepare(data, settings, client_key=client_key, token=token))
     REPORTS_ACCEPTED.inc()
-    return SubmitResult(receipt=report.receipt, report_id=report.id, case_id=report.case_id,
-                        debunk=_instant_debunk(db, report))
+    assert report.id is not None
+    debunk = _instant_debunk(db, report.text) if _instant_possible(db, report.text) else None
+    return SubmitResult(receipt=report.receipt, report_id=report.id, case_id=None, debunk=debunk)
 
 
 async def submit_report_async(db: Database, settings: Settings, data: ReportInput, *, client_key: str,
@@ -274,20 +319,21 @@ async def submit_report_async(db: Database, settings: Settings, data: ReportInpu
         prepared = prepare(data, settings, client_key=client_key, token=token)
     report = await writer_for(db).submit_async(prepared)
     REPORTS_ACCEPTED.inc()
+    assert report.id is not None
     debunk = None
-    if report.text and not _instant_slot.locked():
-        debunk = await asyncio.to_thread(_instant_debunk, db, report)
-    return SubmitResult(receipt=report.receipt, report_id=report.id, case_id=report.case_id, debunk=debunk)
+    if _instant_possible(db, report.text):
+        debunk = await asyncio.to_thread(_instant_debunk, db, report.text)
+    return SubmitResult(receipt=report.receipt, report_id=report.id, case_id=None, debunk=debunk)
 
 
-def _instant_debunk(db: Database, report: Report) -> dict[str, Any] | None:
+def _instant_debunk(db: Database, text: str) -> dict[str, Any] | None:
     """Match inline only when the index is already loaded and no other request is matching (light load)."""
     from qinglang.match.store_source import hits_with_debunks, holder
 
-    if not report.text or holder(db).matcher is None or not _instant_slot.acquire(blocking=False):
+    if not text or holder(db).matcher is None or not _instant_slot.acquire(blocking=False):
         return None
     try:
-        hits = holder(db).get().match(report.text, top_k=1)
+        hits = holder(db).get().match(text, top_k=1)
         found = [h for h in hits_with_debunks(db, hits) if h["band"] == "match"]
         if not found:
             return None

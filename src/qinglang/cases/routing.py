@@ -51,10 +51,12 @@ class Route:
 
 
 def route(session: Session, *, category: str, platform: str | None, region: str | None = None,
-          campaign_id: int | None = None) -> Route | None:
-    """The responsible organisation for a case, or the regulator's triage queue; None if no regulator exists."""
+          campaign_id: int | None = None, rules: list[RoutingRule] | None = None) -> Route | None:
+    """The responsible organisation for a case, or the regulator's triage queue; None if no regulator exists.
+
+    ``rules``: the routing rules already loaded in this transaction (batch callers), else they are read here."""
     best: tuple[tuple[int, int], RoutingRule] | None = None
-    for rule in session.execute(select(RoutingRule)).scalars():
+    for rule in rules if rules is not None else session.execute(select(RoutingRule)).scalars():
         if rule.category is not None and rule.category != category:
             continue
         if rule.domain is not None and not _domain_matches(rule.domain, platform):

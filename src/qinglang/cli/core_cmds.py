@@ -12,6 +12,7 @@ from rich.table import Table
 
 from qinglang import accounts, audit
 from qinglang.cli.common import CLI_ACTOR, cli_errors, console, fail, migrated_database
+from qinglang.lifecycle import die_with_parent
 from qinglang.settings import get_settings
 
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -42,7 +43,7 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
     configure_logging(s.log_level)
     worker = None
     if s.jobs == "process":
-        worker = subprocess.Popen([sys.executable, "-m", "qinglang.cli", "worker"], preexec_fn=_die_with_parent)
+        worker = subprocess.Popen([sys.executable, "-m", "qinglang.cli", "worker"], preexec_fn=die_with_parent)
     try:
         uvicorn.run("qinglang.api.app:create_app", factory=True, host=host or s.host, port=port or s.port,
                     workers=workers, log_level=s.log_level, access_log=False)
@@ -53,17 +54,6 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
                 worker.wait(15)
             except subprocess.TimeoutExpired:
                 worker.kill()
-
-
-def _die_with_parent() -> None:
-    """In the worker child: ask Linux to SIGTERM it if the server dies, even by SIGKILL (no orphan workers)."""
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # not Linux: a restarted server's worker simply runs beside the old one until it is stopped
 
 
 def worker() -> None:

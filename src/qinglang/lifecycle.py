@@ -1,0 +1,24 @@
+"""Process lifetime: child processes (the job worker, extra API processes) never outlive the server.
+
+A server killed with SIGKILL cannot stop its children; Linux can (PR_SET_PDEATHSIG). Orphaned API processes
+would keep the port, so a restarted server could not bind it, and their pipeline would be gone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+
+def die_with_parent(expected_parent: int | None = None) -> None:
+    """Ask Linux to SIGTERM this process when its parent dies, even by SIGKILL.
+
+    ``expected_parent``: if the parent is already gone (re-parented before this call), terminate now."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return  # not Linux: a restarted server's children run beside the new one until they are stopped
+    if expected_parent is not None and os.getppid() != expected_parent:
+        os.kill(os.getpid(), signal.SIGTERM)
