@@ -74,3 +74,12 @@ def test_metrics_endpoint_counts_requests(client: Any) -> None:
     text = client.get("/metrics").text
     assert "qinglang_reports_accepted_total" in text
     assert 'route="/v1/reports"' in text and 'status="201"' in text
+
+
+def test_anonymous_report_fast_path_keeps_headers_and_error_bodies(client: Any) -> None:
+    ok = client.post("/v1/reports", json={"category": "rumor", "text": "fast path check"})
+    assert ok.status_code == 201 and len(ok.json()["receipt"]) >= 12
+    assert "default-src 'self'" in ok.headers["content-security-policy"] and ok.headers["x-frame-options"] == "DENY"
+    bad = client.post("/v1/reports", json={"category": "rumor", "text": 5})
+    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "text"
+    assert "default-src 'self'" in bad.headers["content-security-policy"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 
 import pytest
@@ -119,3 +121,41 @@ def test_job_queue_claims_once_and_retries_with_backoff(any_db: Database) -> Non
     queue.fail(any_db, second[0], "boom")
     assert queue.claim(any_db, kinds=("demo",)) == []  # the failed one waits for its backoff
     assert queue.pending_count(any_db) == 2
+
+
+def test_sqlite_writers_of_separate_processes_queue_on_the_lock_file(db: Database) -> None:
+    """Two Database objects on one file stand for two processes: the second writer waits for the first's commit."""
+    other = Database(db.url)
+    holding, release, order = threading.Event(), threading.Event(), []
+
+    def first() -> None:
+        with db.write() as s:
+            s.execute(text("SELECT 1"))
+            holding.set()
+            release.wait(5)
+            order.append("first committed")
+
+    t = threading.Thread(target=first)
+    t.start()
+    assert holding.wait(5)
+    lock_file = f"{db.engine.url.database}.write-lock"
+    fd = os.open(lock_file, os.O_RDWR)
+    with pytest.raises(BlockingIOError):  # held by the writer, for any process to see
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.close(fd)
+    done = threading.Event()
+
+    def second() -> None:
+        with other.write() as s:
+            s.execute(text("SELECT 1"))
+            order.append("second wrote")
+        done.set()
+
+    t2 = threading.Thread(target=second)
+    t2.start()
+    assert not done.wait(0.3)  # blocked on the lock file, not failing with "database is locked"
+    release.set()
+    t.join(5)
+    t2.join(5)
+    assert order == ["first committed", "second wrote"]
+    other.dispose()

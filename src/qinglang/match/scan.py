@@ -142,7 +142,7 @@ class EmbedAhead:
 
     The model then runs back to back on one core and matching (Python) on the other. A process, not a
     thread: measured here, a thread of numpy-heavy matching beside onnxruntime in the same interpreter
-    slowed the model by 40-75 %, another process by about 7 %. Until the helper has loaded the model
+    slowed the model by 30-75 %, another process by about 7 %. Until the helper has loaded the model
     (about a second), chunks are embedded on a thread of this process instead.
     """
 
