@@ -32,9 +32,16 @@ def _shingles(norm: str, k: int = 3) -> set[bytes]:
     return {t[i:i + k].encode() for i in range(len(t) - k + 1)}
 
 
+@lru_cache(maxsize=1)
+def _template() -> MinHash:
+    """The seeded permutations, drawn once: drawing them is most of the cost of a new MinHash."""
+    return MinHash(num_perm=NUM_PERM, seed=7)
+
+
 @lru_cache(maxsize=4096)  # a report's text is hashed to query and again to insert; never mutated after
 def minhash(norm: str) -> MinHash:
-    m = MinHash(num_perm=NUM_PERM, seed=7)
+    t = _template()
+    m = MinHash(num_perm=NUM_PERM, seed=7, permutations=t.permutations, scheme=t.scheme)
     m.update_batch(list(_shingles(norm)))
     return m
 
