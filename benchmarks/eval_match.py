@@ -34,6 +34,7 @@ def main() -> None:
     ap.add_argument("--zh", type=Path, default=ROOT / "tests/data/match_zh")
     ap.add_argument("--fallback", action="store_true", help="use z-score fusion instead of the trained re-ranker")
     ap.add_argument("--splits", default="dev,devtest")
+    ap.add_argument("--pair-k", default="", help="comma-separated shortlist sizes to compare on CT2022 (e.g. 30,20,15)")
     args = ap.parse_args()
     scorer = load_scorer(Path("/nonexistent"), Path("/nonexistent")) if args.fallback else load_scorer()
     label = "fusion" if args.fallback else ("reranker" if scorer.booster is not None else "fusion")
@@ -43,6 +44,14 @@ def main() -> None:
         m = Matcher(load_pool(d / "vclaims_official.jsonl"), scorer=scorer)
         print(f"CT2022 pool: {len(m)} claims indexed in {time.perf_counter() - t:.1f}s", flush=True)
         splits = args.splits.split(",")
+        for k in [int(x) for x in args.pair_k.split(",") if x.strip()]:
+            from qinglang.match import matcher as matcher_module
+
+            matcher_module.PAIR_K = k
+            run(f"ct2022 dev [{label}, PAIR_K={k}]", m, d / "CT2022-Task2A-EN-Train-Dev_Queries.tsv",
+                d / "CT2022-Task2A-EN-Dev_QRELs.tsv")
+        if args.pair_k:
+            return
         if "dev" in splits:
             run(f"ct2022 dev [{label}]", m, d / "CT2022-Task2A-EN-Train-Dev_Queries.tsv",
                 d / "CT2022-Task2A-EN-Dev_QRELs.tsv")

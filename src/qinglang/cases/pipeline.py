@@ -34,11 +34,10 @@ WRITE_CHUNK = 32
 # While reports are arriving fast, the pipeline's write transactions stay this small: on SQLite every intake
 # commit waits for the transaction in progress, and the intake p99 is the price of the longest one.
 BUSY_WRITE_CHUNK = 2
-BUSY_ARRIVALS_PER_SECOND = 20.0
+BUSY_ARRIVALS_PER_SECOND = 20
 BUSY_PAUSE = 50.0  # after each busy-mode transaction, pause this many times its duration (~2 % lock share)
 BUSY_PAUSE_MAX = 1.0  # seconds
 ANALYZE_NICENESS = 10
-_arrivals: dict[str, tuple[float, int]] = {}
 
 
 def _background() -> None:
@@ -52,18 +51,23 @@ def _background() -> None:
 
 
 def _write_step(db: Database) -> int:
-    """Reports per write transaction: small while intake is busy (new report ids growing fast), else large."""
+    """Reports per write transaction: small while intake is busy, else large.
+
+    Busy: more than BUSY_ARRIVALS_PER_SECOND reports arrived in the last second, read from the creation time of
+    the report that many places below the newest (one primary-key lookup, nothing remembered between calls, so
+    the first chunk after a quiet spell already sees a flood that has just begun)."""
     if not db.is_sqlite:
         return WRITE_CHUNK  # PostgreSQL: row locks, intake never waits for the pipeline
     with db.read() as s:
-        top = int(s.execute(select(func.max(Report.id))).scalar() or 0)
-    now = time.monotonic()
-    last = _arrivals.get(db.url)
-    _arrivals[db.url] = (now, top)
-    if last is None or now - last[0] <= 0:
+        nth = s.execute(select(Report.created_at).order_by(Report.id.desc())
+                        .offset(int(BUSY_ARRIVALS_PER_SECOND)).limit(1)).scalar()
+    if nth is None:
         return WRITE_CHUNK
-    rate = (top - last[1]) / (now - last[0])
-    return BUSY_WRITE_CHUNK if rate > BUSY_ARRIVALS_PER_SECOND else WRITE_CHUNK
+    if nth.tzinfo is None:
+        nth = nth.replace(tzinfo=UTC)
+    return BUSY_WRITE_CHUNK if (datetime.now(UTC) - nth).total_seconds() < 1.0 else WRITE_CHUNK
+
+
 _dedup: dict[str, dedup.DedupIndex] = {}
 
 
