@@ -16,7 +16,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +121,11 @@ def _init_worker(matcher_dir: str, threads: int, top_k: int) -> None:
     _worker_top_k = top_k
 
 
+def _set_worker(matcher: Matcher | None, top_k: int) -> None:
+    global _worker_matcher, _worker_top_k
+    _worker_matcher, _worker_top_k = matcher, top_k
+
+
 def _work(texts: list[str]) -> list[Hits]:
     assert _worker_matcher is not None
     return scan_batch(_worker_matcher, texts, top_k=_worker_top_k)
@@ -197,7 +202,12 @@ def scan_file(
     tmp: tempfile.TemporaryDirectory[str] | None = None
     pool: ProcessPoolExecutor | None = None
     embedder = EmbedAhead(matcher) if workers == 1 else None
-    if workers > 1:
+    if workers > 1 and "fork" in get_all_start_methods():
+        # Forked workers inherit the loaded matcher and model: no save, no reload, no second model load
+        # (spawned workers spend seconds starting, which dominated scans of a few thousand posts).
+        _set_worker(matcher, top_k)
+        pool = ProcessPoolExecutor(workers, mp_context=get_context("fork"))
+    elif workers > 1:
         tmp = tempfile.TemporaryDirectory(prefix="qinglang-scan-")
         matcher.save(Path(tmp.name))
         pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
@@ -261,6 +271,7 @@ def scan_file(
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+            _set_worker(None, 3)
         if embedder is not None:
             embedder.close()
         if tmp is not None:
