@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from qinglang.store.models import AuditEvent
@@ -37,6 +37,14 @@ def record(session: Session, *, actor: str, action: str, object_type: str, objec
     The chain head is read once per transaction and then kept in `session.info`: the transaction holds the
     only write lock (SQLite) or the audit advisory lock (PostgreSQL) until it ends, so nobody else can append.
     """
+    ev = AuditEvent(**_event(session, actor, action, object_type, object_id, summary))
+    session.add(ev)
+    return ev
+
+
+def _event(session: Session, actor: str, action: str, object_type: str, object_id: object,
+           summary: dict[str, Any] | None) -> dict[str, Any]:
+    """The next event's column values, chained onto the transaction's head (which it then becomes)."""
     prev = session.info.get(_HEAD)
     if prev is None:
         if session.get_bind().dialect.name == "postgresql":
@@ -45,12 +53,28 @@ def record(session: Session, *, actor: str, action: str, object_type: str, objec
         prev = session.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar() or GENESIS
     ts = datetime.now(UTC)
     summ = json.loads(json.dumps(summary or {}, ensure_ascii=False, default=str))
-    ev = AuditEvent(ts=ts, actor=actor, action=action, object_type=object_type, object_id=str(object_id),
-                    summary=summ, prev_hash=prev)
-    ev.hash = _digest(ev.prev_hash, ts, actor, action, object_type, str(object_id), summ)
-    session.add(ev)
-    session.info[_HEAD] = ev.hash
-    return ev
+    digest = _digest(prev, ts, actor, action, object_type, str(object_id), summ)
+    session.info[_HEAD] = digest
+    return {"ts": ts, "actor": actor, "action": action, "object_type": object_type, "object_id": str(object_id),
+            "summary": summ, "prev_hash": prev, "hash": digest}
+
+
+class Batch:
+    """Events of a batch writer (the report pipeline), inserted together by `write` (one executemany instead of
+    an ORM object each). They chain like `record`'s; `write` before anything else in the transaction records."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._rows: list[dict[str, Any]] = []
+
+    def add(self, *, actor: str, action: str, object_type: str, object_id: object,
+            summary: dict[str, Any] | None = None) -> None:
+        self._rows.append(_event(self._session, actor, action, object_type, object_id, summary))
+
+    def write(self) -> None:
+        if self._rows:
+            self._session.execute(insert(AuditEvent), self._rows)
+            self._rows = []
 
 
 @dataclass(frozen=True)

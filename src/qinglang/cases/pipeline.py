@@ -7,26 +7,27 @@ the in-process worker and a scaled-out queue.
 
 from __future__ import annotations
 
-import os
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from qinglang import audit
-from qinglang.cases import dedup, intel, priority
+from qinglang.cases import analysis, dedup, intel, priority
 from qinglang.cases.routing import route
 from qinglang.cases.triage_bridge import blocklist_entries, link_indicators
-from qinglang.cases.webhooks import emit
+from qinglang.cases.webhooks import emit, queue_deliveries
 from qinglang.jobs.worker import handler
 from qinglang.observability import REPORTS_PROCESSED
 from qinglang.store.db import Database
-from qinglang.store.models import ApiToken, Campaign, Case, Report, ReportImage, RoutingRule
+from qinglang.store.ids import IdBlock
+from qinglang.store.models import ApiToken, Campaign, Case, Report, ReportImage, RoutingRule, WebhookDelivery
 from qinglang.taxonomy import CATEGORY_BY_CODE
 
 log = structlog.get_logger("qinglang.pipeline")
@@ -37,17 +38,6 @@ BUSY_WRITE_CHUNK = 2
 BUSY_ARRIVALS_PER_SECOND = 20
 BUSY_PAUSE = 50.0  # after each busy-mode transaction, pause this many times its duration (~2 % lock share)
 BUSY_PAUSE_MAX = 1.0  # seconds
-ANALYZE_NICENESS = 10
-
-
-def _background() -> None:
-    """The analysis thread (embedding, matching, classifiers) runs below normal priority, where Linux allows a
-    per-thread nice value: it yields the CPU to request handling and to the pipeline's own short writes (a
-    niced writer would hold the database lock longer while it waits for the CPU)."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ANALYZE_NICENESS)
-    except (OSError, AttributeError):
-        pass
 
 
 def _write_step(db: Database) -> int:
@@ -78,29 +68,18 @@ def _dedup_index(db: Database) -> dedup.DedupIndex:
     return index
 
 
-def _match_texts(db: Database, texts: list[str]) -> list[tuple[int, float] | None]:
-    """The best `match`-band debunk per text (None for no text or no match)."""
-    from qinglang.match.store_source import holder
-
-    out: list[tuple[int, float] | None] = [None] * len(texts)
-    idx = [i for i, t in enumerate(texts) if t.strip()]
-    if not idx:
-        return out
-    matcher = holder(db).get()
-    if len(matcher) == 0:
-        return out
-    for i, hits in zip(idx, matcher.match_many([texts[i] for i in idx], top_k=1), strict=True):
-        if hits and hits[0].band == "match":
-            out[i] = (int(hits[0].id), float(hits[0].score))
-    return out
-
-
 def active_campaign(session: Session, category: str, now: datetime) -> Campaign | None:
+    return active_campaigns(session, now).get(category)
+
+
+def active_campaigns(session: Session, now: datetime) -> dict[str, Campaign]:
+    """Per category, the running campaign (special action) with the highest boost, in one query."""
+    out: dict[str, Campaign] = {}
     for c in session.execute(select(Campaign).where(Campaign.starts_at <= now, Campaign.ends_at >= now)
                              .order_by(Campaign.boost.desc())).scalars():
-        if category in (c.categories or []):
-            return c
-    return None
+        for category in c.categories or []:
+            out.setdefault(category, c)
+    return out
 
 
 def _trust(session: Session, case_id: int) -> float:
@@ -171,7 +150,11 @@ def refresh_priority(session: Session, case: Case, *, now: datetime | None = Non
 
 
 def _new_case(session: Session, report: Report, now: datetime, campaigns: dict[str, Campaign | None],
-              rules: list[RoutingRule] | None = None) -> Case:
+              rules: list[RoutingRule] | None = None, ids: IdBlock | None = None,
+              deliveries: list[WebhookDelivery] | None = None, events: audit.Batch | None = None) -> Case:
+    """A new case for ``report``, routed. With ``ids`` (a batch): the case gets its key from the block and is not
+    flushed, its webhook delivery is appended to ``deliveries`` for the caller to queue after one flush, and its
+    audit event goes to ``events``."""
     if report.category not in campaigns:
         campaigns[report.category] = active_campaign(session, report.category, now)
     camp = campaigns[report.category]
@@ -181,22 +164,24 @@ def _new_case(session: Session, report: Report, now: datetime, campaigns: dict[s
                 last_reported_at=report.created_at, created_at=now, updated_at=now,
                 due_at=report.created_at + CATEGORY_BY_CODE[report.category].sla)
     session.add(case)
-    session.flush()
+    if ids is not None:
+        case.id = ids.next()
+    else:
+        session.flush()
     r = route(session, category=case.category, platform=case.platform, campaign_id=case.campaign_id, rules=rules)
     if r is not None:
         case.org_id = r.org_id
         case.state = "routed"
-    audit.record(session, actor="system:pipeline", action="case.create", object_type="case", object_id=case.id,
-                 summary={"category": case.category, "routed_to": case.org_id, "why": r.reason if r else "no org",
-                          "report": report.id})
-    if r is not None:
-        _emit(session, case, "case.routed", {"reason": r.reason})
+    (events.add if events is not None else partial(audit.record, session))(
+        actor="system:pipeline", action="case.create", object_type="case", object_id=case.id,
+        summary={"category": case.category, "routed_to": case.org_id, "why": r.reason if r else "no org",
+                 "report": report.id})
+    if r is not None and case.org_id is not None:
+        d = emit(session, org_id=case.org_id, event="case.routed",
+                 payload={"case": _webhook_case(case), "reason": r.reason}, defer=deliveries is not None)
+        if d is not None and deliveries is not None:
+            deliveries.append(d)
     return case
-
-
-def _emit(session: Session, case: Case, event: str, extra: dict[str, Any]) -> None:
-    if case.org_id is not None:
-        emit(session, org_id=case.org_id, event=event, payload={"case": _webhook_case(case), **extra})
 
 
 def _webhook_case(case: Case) -> dict[str, Any]:
@@ -215,20 +200,30 @@ def process_reports(db: Database, report_ids: list[int]) -> int:
     with db.read() as s:
         blocklist = blocklist_entries(s)
     chunks = [reports[k:k + WRITE_CHUNK] for k in range(0, len(reports), WRITE_CHUNK)]
-    # Two stages overlap on the two cores: while the database work for one chunk runs (Python, holding the GIL),
-    # the next chunk is embedded and classified (ONNX Runtime and NumPy release the GIL). Short write
-    # transactions also let intake commits interleave with the pipeline instead of queueing behind it.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qinglang-analyze", initializer=_background) as pool:
-        pending = pool.submit(_analyze, db, chunks[0])
+    items = [[(r.id, r.text or "", r.description or "") for r in chunk] for chunk in chunks]
+    # The stages overlap: while the database work for one chunk runs, the next chunks are analysed (in a
+    # helper process during a backlog, else a thread). Short write transactions also let intake commits
+    # interleave with the pipeline instead of queueing behind it.
+    with analysis.Stage(db, len(reports)) as stage:
+        pending: deque[Callable[[], tuple[list[analysis.Result], list[Any] | None]]] = deque()
+        submitted = 0
         for i in range(len(chunks)):
-            work = pending.result()
-            if i + 1 < len(chunks):
-                pending = pool.submit(_analyze, db, chunks[i + 1])
             step = _write_step(db)
+            busy = step < WRITE_CHUNK
+            while submitted < len(chunks) and (not pending or len(pending) < stage.depth(busy=busy)):
+                pending.append(stage.submit(items[submitted], busy=busy))
+                submitted += 1
+            results, signatures = pending.popleft()()
+            if signatures is None:  # dedup signatures now, so the write transaction only looks them up
+                dedup.warm([t for _, t, _ in items[i]])
+            else:
+                for (_, text, _), form in zip(items[i], signatures, strict=True):
+                    dedup.remember(text, form)
+            work = [(r, m, t) for r, (m, t) in zip(chunks[i], results, strict=True)]
             for k in range(0, len(work), step):
                 started = time.monotonic()
                 _apply(db, work[k : k + step], blocklist)
-                if step < WRITE_CHUNK:  # intake is busy: hold SQLite's one write lock a bounded share of the time
+                if busy:  # intake is busy: hold SQLite's one write lock a bounded share of the time
                     time.sleep(min((time.monotonic() - started) * BUSY_PAUSE, BUSY_PAUSE_MAX))
     REPORTS_PROCESSED.inc(len(reports))
     return len(reports)
@@ -237,48 +232,15 @@ def process_reports(db: Database, report_ids: list[int]) -> int:
 Analyzed = list[tuple[Report, tuple[int, float] | None, dict[str, Any] | None]]
 
 
-def _analyze(db: Database, reports: list[Report]) -> Analyzed:
-    texts = [r.text or "" for r in reports]
-    dedup.warm(texts)  # MinHash signatures now, so the write transaction only looks them up
-    matches = _match_texts(db, texts)
-    triage = _triage(texts, [r.description for r in reports])
-    for i, found in enumerate(_image_indicators(db, [r.id for r in reports])):
-        if found:  # QR codes in screenshots: scam links and payment codes are indicators like typed ones
-            tri = triage[i] or {}
-            tri["indicators"] = _union_indicators(tri.get("indicators", []), found)
-            triage[i] = tri
-    return list(zip(reports, matches, triage, strict=True))
-
-
-def _image_indicators(db: Database, report_ids: list[int]) -> list[list[dict[str, Any]]]:
-    """Indicators decoded from each report's stored images (QR codes → qr, url, domain…)."""
-    from PIL import Image
-
-    from qinglang.text.indicators import from_image
-
-    with db.read() as s:
-        rows = s.execute(select(ReportImage.report_id, ReportImage.path)
-                         .where(ReportImage.report_id.in_(report_ids))).all()
-    per: dict[int, list[dict[str, Any]]] = {}
-    for rid, path in rows:
-        try:
-            with Image.open(path) as img:
-                found = from_image(img.convert("RGB"))
-        except (OSError, ValueError) as exc:  # the file was checked at intake; a later loss is logged, not fatal
-            log.warning("image_unreadable", report=rid, error=repr(exc)[:120])
-            continue
-        per.setdefault(rid, []).extend({"kind": x.kind, "value": x.value, "raw": x.raw} for x in found)
-    return [per.get(rid, []) for rid in report_ids]
-
-
 def _apply(db: Database, work: Analyzed, blocklist: list[Any]) -> None:
     index = _dedup_index(db)
     now = datetime.now(UTC)
-    campaigns: dict[str, Campaign | None] = {}
     ids = [r.id for r, _, _ in work]
     with index.lock, db.write() as s, s.no_autoflush:
         index.refresh(s)
         rules = list(s.execute(select(RoutingRule)).scalars())
+        running = active_campaigns(s, now)
+        campaigns: dict[str, Campaign | None] = {c: running.get(c) for c in CATEGORY_BY_CODE}
         rows = {r.id: r for r in s.execute(select(Report).where(Report.id.in_(ids), Report.processed.is_(False)))
                 .scalars()}
         images_of: dict[int, list[ReportImage]] = {}
@@ -286,8 +248,13 @@ def _apply(db: Database, work: Analyzed, blocklist: list[Any]) -> None:
             images_of.setdefault(img.report_id, []).append(img)
         touched: dict[int, Case] = {}
         links: list[tuple[Case, Report, list[dict[str, Any]]]] = []
-        recent = dedup.Recent()  # this chunk's assignments, not yet flushed
+        recent = dedup.Recent()  # this chunk's assignments and cases, not yet flushed
         recent.prefetch_urls(s, {r.canonical_url for r in rows.values() if r.canonical_url})
+        recent.prefetch_cases(s, index, rows.values())
+        case_ids = IdBlock(s, Case, block=len(rows))
+        deliveries: list[WebhookDelivery] = []
+        events = audit.Batch(s)
+        done: dict[bool, list[dict[str, Any]]] = {False: [], True: []}  # report updates, without / with a match
         for report, match, tri in work:
             r = rows.get(report.id)
             if r is None:
@@ -295,18 +262,19 @@ def _apply(db: Database, work: Analyzed, blocklist: list[Any]) -> None:
             images = images_of.get(r.id, [])
             found = dedup.find_case(s, index, r, images, recent=recent)
             if found:
-                case = s.get(Case, found[0])
+                case = recent.cases.get(found[0]) or s.get(Case, found[0])
                 assert case is not None
                 why = found[1]
             else:
-                case = _new_case(s, r, now, campaigns, rules)
+                case = _new_case(s, r, now, campaigns, rules, case_ids, deliveries, events)
                 why = "new case"
-            r.case_id = case.id
-            r.processed = True
+            recent.cases[case.id] = case
+            update_row: dict[str, Any] = {"rid": r.id, "case_id": case.id}
             if match:
-                r.debunk_id, r.match_score = match
+                update_row["debunk_id"], update_row["match_score"] = match
                 if case.debunk_id is None:
                     case.debunk_id = match[0]
+            done[bool(match)].append(update_row)
             if tri:
                 case.triage = _merge_triage(case.triage or {}, tri)
                 links.append((case, r, tri.get("indicators", [])))
@@ -325,14 +293,18 @@ def _apply(db: Database, work: Analyzed, blocklist: list[Any]) -> None:
             for img in images:
                 recent.md5s.setdefault(img.md5, case.id)
             index.add_text(r.id, r.text, case.id)
+            recent.add_text(r.id, r.text, case.id)
             for img in images:
                 if img.pdq:
                     index.pdq.append((img.pdq, case.id))
             index.last_report_id = max(index.last_report_id, r.id)
-            audit.record(s, actor="system:pipeline", action="report.process", object_type="report",
-                         object_id=r.id, summary={"case": case.id, "why": why, "debunk": r.debunk_id})
+            events.add(actor="system:pipeline", action="report.process", object_type="report", object_id=r.id,
+                       summary={"case": case.id, "why": why, "debunk": match[0] if match else r.debunk_id})
             touched[case.id] = case
         s.flush()
+        _mark_processed(s, done)
+        events.write()
+        queue_deliveries(s, deliveries)
         link_indicators(s, links, blocklist)
         counts = dict(s.execute(select(Report.case_id, func.count(func.distinct(Report.reporter_key)))
                                 .where(Report.case_id.in_(list(touched))).group_by(Report.case_id)).all())
@@ -342,21 +314,20 @@ def _apply(db: Database, work: Analyzed, blocklist: list[Any]) -> None:
             refresh_priority(s, case, now=now, trust=trust[case.id], campaigns=campaigns)
 
 
-def _triage(texts: list[str], descriptions: list[str]) -> list[dict[str, Any] | None]:
-    """Classifier and detector results per report (see qinglang.triage)."""
-    from qinglang.cases.triage_bridge import analyze_reports
-
-    return analyze_reports(texts, descriptions)
+def _mark_processed(session: Session, done: dict[bool, list[dict[str, Any]]]) -> None:
+    """Attach the reports to their cases (and matches), one executemany per shape (ORM objects cost more)."""
+    t = Report.__table__
+    for with_match, rows in done.items():
+        if rows:
+            values: dict[str, Any] = {"case_id": bindparam("case_id"), "processed": True}
+            if with_match:
+                values.update(debunk_id=bindparam("debunk_id"), match_score=bindparam("match_score"))
+            session.execute(update(t).where(t.c.id == bindparam("rid")).values(**values), rows)
 
 
 def _merge_triage(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """The newest report's classifier results; indicators and hits accumulated over all the case's reports."""
-    return {**old, **new, "indicators": _union_indicators(old.get("indicators", []), new.get("indicators", []))}
-
-
-def _union_indicators(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    have = {(i["kind"], i["value"]) for i in old}
-    return old + [i for i in new if (i["kind"], i["value"]) not in have]
+    return {**old, **new, "indicators": analysis.union_indicators(old.get("indicators", []), new.get("indicators", []))}
 
 
 @handler("process_report")

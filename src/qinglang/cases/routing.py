@@ -43,6 +43,9 @@ def _domain_matches(rule_domain: str, platform: str | None) -> bool:
     return platform == rule_domain or platform.endswith("." + rule_domain)
 
 
+_REGULATOR = "qinglang.routing.regulator"
+
+
 @dataclass(frozen=True)
 class Route:
     org_id: int
@@ -74,8 +77,11 @@ def route(session: Session, *, category: str, platform: str | None, region: str 
         parts = [f"category={r.category}" if r.category else "", f"domain={r.domain}" if r.domain else "",
                  f"region={r.region}" if r.region else ""]
         return Route(r.org_id, r.id, f"rule #{r.id} ({', '.join(p for p in parts if p) or 'catch-all'})")
-    regulator = session.execute(select(Organisation).where(Organisation.kind == "regulator")
-                                .order_by(Organisation.id).limit(1)).scalar_one_or_none()
-    if regulator is None:
+    if _REGULATOR not in session.info:  # read once per session (a batch routes many cases)
+        session.info[_REGULATOR] = session.execute(
+            select(Organisation.id).where(Organisation.kind == "regulator").order_by(Organisation.id).limit(1)
+        ).scalar_one_or_none()
+    regulator_id = session.info[_REGULATOR]
+    if regulator_id is None:
         return None
-    return Route(regulator.id, None, "no rule matched: regulator's triage queue")
+    return Route(regulator_id, None, "no rule matched: regulator's triage queue")

@@ -42,6 +42,9 @@ SIGNATURE_HEADER = "X-Qinglang-Signature"
 USER_AGENT = "qinglang-webhooks/1"
 
 
+_ORGS = "qinglang.webhooks.orgs"
+
+
 def canonical_json(obj: Any) -> str:
     """The exact bytes that are signed: sorted keys, no whitespace, UTF-8 kept as is."""
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
@@ -66,11 +69,18 @@ def _org_secret(org: Organisation) -> str | None:
     return sec.decrypt(get_settings().secret(), org.webhook_secret_enc)
 
 
-def emit(session: Session, *, org_id: int, event: str, payload: dict[str, Any]) -> WebhookDelivery | None:
-    """Record a signed delivery of `event` to the organisation's webhook and queue it; None when it has none."""
+def emit(session: Session, *, org_id: int, event: str, payload: dict[str, Any],
+         defer: bool = False) -> WebhookDelivery | None:
+    """Record a signed delivery of `event` to the organisation's webhook and queue it; None when it has none.
+
+    ``defer``: leave the delivery unflushed and unqueued; the caller passes it to `queue_deliveries` after one
+    flush for its whole batch."""
     if event not in EVENTS:
         raise ValueError(f"unknown webhook event {event!r}")
-    org = session.get(Organisation, org_id)
+    orgs = session.info.setdefault(_ORGS, {})  # a batch emits many events to few organisations
+    org = orgs.get(org_id)
+    if org is None:
+        org = orgs[org_id] = session.get(Organisation, org_id)
     if org is None or not org.webhook_url:
         return None
     delivery_id = "whd_" + secrets.token_hex(12)
@@ -89,10 +99,19 @@ def emit(session: Session, *, org_id: int, event: str, payload: dict[str, Any]) 
         d.status, d.next_attempt_at = "failed", None
         d.last_error = "webhook secret does not decrypt with this deployment's secret key"
     session.add(d)
-    session.flush()
-    if d.status == "pending":
-        enqueue(session, JOB_KIND, {"delivery_id": d.id})
+    if not defer:
+        queue_deliveries(session, [d])
     return d
+
+
+def queue_deliveries(session: Session, deliveries: list[WebhookDelivery]) -> None:
+    """Queue the send job of each pending delivery (flushing once, so the deliveries have their ids)."""
+    if not deliveries:
+        return
+    session.flush()
+    for d in deliveries:
+        if d.status == "pending":
+            enqueue(session, JOB_KIND, {"delivery_id": d.id})
 
 
 @dataclass(frozen=True)

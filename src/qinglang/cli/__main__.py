@@ -2,4 +2,5 @@
 
 from qinglang.cli import app
 
-app(prog_name="qinglang")
+if __name__ == "__main__":  # not when a spawned helper process re-imports the main module
+    app(prog_name="qinglang")

@@ -50,7 +50,10 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
     return deco
 
 
-def run_once(db: Database, *, limit: int = 64) -> int:
+BATCH = 256  # jobs claimed per round: a report backlog is analysed and written as one pipelined batch
+
+
+def run_once(db: Database, *, limit: int = BATCH) -> int:
     """Claim and run one batch of due jobs. Returns how many jobs were taken."""
     if not HANDLERS:
         return 0

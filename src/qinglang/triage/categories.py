@@ -19,6 +19,7 @@ from qinglang.errors import Invalid
 from qinglang.taxonomy import CATEGORY_CODES
 from qinglang.triage.data import parse_categories
 from qinglang.triage.features import Featurizer
+from qinglang.triage.linear import transposed
 
 LabelsLike = str | Sequence[str]
 
@@ -63,7 +64,7 @@ class CategoryModel:
         """(n, len(CATEGORY_CODES)) probabilities; categories never trained get 0."""
         if self._tfidf is None or self._coef is None or self._intercept is None:
             raise Invalid("category model is not trained", field="model")
-        z = np.asarray(self._tfidf.transform(X) @ self._coef.T) + self._intercept
+        z = np.asarray(self._tfidf.transform(X) @ transposed(self._coef)) + self._intercept
         p = 1.0 / (1.0 + np.exp(-z))
         out = np.zeros((X.shape[0], len(CATEGORY_CODES)), dtype=np.float64)
         for j, code in enumerate(self.codes):

@@ -8,6 +8,7 @@ per batch.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -18,6 +19,19 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
 
 from qinglang.errors import Invalid
+
+_TRANSPOSED: dict[int, tuple[weakref.ref[np.ndarray], np.ndarray]] = {}
+
+
+def transposed(coef: np.ndarray) -> np.ndarray:
+    """``coef.T`` as a C-contiguous array, made once per coefficient array: a sparse matrix times the transposed
+    view copied the whole (features × classes) matrix on every call, about 1 ms per batch and model."""
+    hit = _TRANSPOSED.get(id(coef))
+    if hit is not None and hit[0]() is coef:
+        return hit[1]
+    t = np.ascontiguousarray(coef.T)
+    _TRANSPOSED[id(coef)] = (weakref.ref(coef), t)
+    return t
 
 
 @dataclass
@@ -75,7 +89,7 @@ class LinearTextModel:
     def proba_weighted(self, W: sp.csr_matrix) -> np.ndarray:
         """Probabilities from features already passed through `weighted` (saves work in batches)."""
         assert self._lr is not None
-        z = np.asarray(W @ self._lr.coef_.T, dtype=np.float64) + self._lr.intercept_
+        z = np.asarray(W @ transposed(self._lr.coef_), dtype=np.float64) + self._lr.intercept_
         if z.shape[1] == 1:
             p = 1.0 / (1.0 + np.exp(-z[:, 0]))
             return np.column_stack([1.0 - p, p])

@@ -1,0 +1,238 @@
+"""The pipeline's analysis stage: for a chunk of reports, the best `match`-band debunk, the triage result and the
+indicators decoded from images. Reads the store and the models, writes nothing.
+
+It runs beside the write transactions: in a thread of the worker process for small batches, and in helper
+processes (started with the worker, `QINGLANG_ANALYSIS_PROCESSES`) while a backlog drains. A thread shares one
+GIL with the writes (both are mostly Python), so the two took turns on one core; a helper process runs on the
+other core. A helper takes seconds to start (imports, models, claim index), so the thread serves until it has
+answered a warm-up call. Helpers run at normal priority: measured here, a helper at nice 10 beside one busy
+process analysed at half speed.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+
+from qinglang.store.db import Database
+from qinglang.store.models import ReportImage
+
+log = structlog.get_logger("qinglang.pipeline")
+
+Item = tuple[int, str, str]  # report id, text, description
+Result = tuple[tuple[int, float] | None, dict[str, Any] | None]  # (debunk id, score) in band `match`; triage
+ANALYZE_NICENESS = 10
+# Batches at least this large (a backlog) go to the helper processes; a trickle of reports stays in the thread,
+# which answers sooner (no hand-over to another process).
+HELPER_MIN_REPORTS = 128
+
+
+def analyze(db: Database, items: list[Item]) -> list[Result]:
+    """Match, triage and image indicators for these reports (same order)."""
+    texts = [t for _, t, _ in items]
+    matches = _match_texts(db, texts)
+    triage = _triage(texts, [d for _, _, d in items])
+    for i, found in enumerate(_image_indicators(db, [rid for rid, _, _ in items])):
+        if found:  # QR codes in screenshots: scam links and payment codes are indicators like typed ones
+            tri = triage[i] or {}
+            tri["indicators"] = union_indicators(tri.get("indicators", []), found)
+            triage[i] = tri
+    return list(zip(matches, triage, strict=True))
+
+
+def _match_texts(db: Database, texts: list[str]) -> list[tuple[int, float] | None]:
+    """The best `match`-band debunk per text (None for no text or no match)."""
+    from qinglang.match.store_source import holder
+
+    out: list[tuple[int, float] | None] = [None] * len(texts)
+    idx = [i for i, t in enumerate(texts) if t.strip()]
+    if not idx:
+        return out
+    matcher = holder(db).get()
+    if len(matcher) == 0:
+        return out
+    for i, hits in zip(idx, matcher.match_many([texts[i] for i in idx], top_k=1), strict=True):
+        if hits and hits[0].band == "match":
+            out[i] = (int(hits[0].id), float(hits[0].score))
+    return out
+
+
+def _triage(texts: list[str], descriptions: list[str]) -> list[dict[str, Any] | None]:
+    """Classifier and detector results per report (see qinglang.triage)."""
+    from qinglang.cases.triage_bridge import analyze_reports
+
+    return analyze_reports(texts, descriptions)
+
+
+def _image_indicators(db: Database, report_ids: list[int]) -> list[list[dict[str, Any]]]:
+    """Indicators decoded from each report's stored images (QR codes → qr, url, domain…)."""
+    from PIL import Image
+
+    from qinglang.text.indicators import from_image
+
+    with db.read() as s:
+        rows = s.execute(select(ReportImage.report_id, ReportImage.path)
+                         .where(ReportImage.report_id.in_(report_ids))).all()
+    per: dict[int, list[dict[str, Any]]] = {}
+    for rid, path in rows:
+        try:
+            with Image.open(path) as img:
+                found = from_image(img.convert("RGB"))
+        except (OSError, ValueError) as exc:  # the file was checked at intake; a later loss is logged, not fatal
+            log.warning("image_unreadable", report=rid, error=repr(exc)[:120])
+            continue
+        per.setdefault(rid, []).extend({"kind": x.kind, "value": x.value, "raw": x.raw} for x in found)
+    return [per.get(rid, []) for rid in report_ids]
+
+
+def union_indicators(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    have = {(i["kind"], i["value"]) for i in old}
+    return old + [i for i in new if (i["kind"], i["value"]) not in have]
+
+
+def background() -> None:
+    """Analysis runs below normal priority, where Linux allows a per-thread nice value: it yields the CPU to
+    request handling and to the pipeline's own short writes (a niced writer would hold the database lock
+    longer while it waits for the CPU)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ANALYZE_NICENESS)
+    except (OSError, AttributeError):
+        pass
+
+
+# ---- helper processes -----------------------------------------------------------------------------------------
+
+_helper_db: Database | None = None
+
+
+def _init_helper(parent: int, db_url: str, index_dir: str, triage_model: str) -> None:
+    global _helper_db
+    from qinglang.lifecycle import die_with_parent
+    from qinglang.match.store_source import set_index_dir
+    from qinglang.store.db import get_database
+
+    die_with_parent(parent)
+    os.environ["QINGLANG_TRIAGE_MODEL"] = triage_model
+    os.environ["QINGLANG_EMBED_THREADS"] = "1"
+    _helper_db = get_database(db_url)
+    set_index_dir(_helper_db, Path(index_dir))
+
+
+def _helper_analyze(items: list[Item]) -> tuple[list[Result], list[Any]]:
+    """`analyze`, plus the texts' dedup signatures (`dedup.portable`): computing them here leaves the writer
+    process only the lookups."""
+    from qinglang.cases import dedup
+
+    assert _helper_db is not None
+    return analyze(_helper_db, items), [dedup.portable(t) for _, t, _ in items]
+
+
+def _thread_analyze(db: Database, items: list[Item]) -> tuple[list[Result], None]:
+    return analyze(db, items), None
+
+
+class Helpers:
+    """Helper processes for one database; started on the first backlog and kept for the process's life."""
+
+    def __init__(self, db: Database, processes: int) -> None:
+        from qinglang.match.store_source import holder
+        from qinglang.settings import get_settings
+
+        self.processes = processes
+        self._pool = ProcessPoolExecutor(
+            processes, mp_context=get_context("spawn"), initializer=_init_helper,
+            initargs=(os.getpid(), db.url, str(holder(db).index_dir), get_settings().triage_model))
+        self._ready = [self._pool.submit(_helper_analyze, [(0, "warm-up 预热", "")]) for _ in range(processes)]
+
+    def ready(self) -> bool:
+        if not all(f.done() for f in self._ready):
+            return False
+        failed = next((f.exception() for f in self._ready if f.exception() is not None), None)
+        if failed is not None:
+            log.warning("analysis_helper_failed", error=repr(failed)[:200])
+            return False
+        return True
+
+    @property
+    def broken(self) -> bool:
+        return all(f.done() for f in self._ready) and any(f.exception() is not None for f in self._ready)
+
+    def submit(self, items: list[Item]) -> Future[tuple[list[Result], list[Any]]]:
+        return self._pool.submit(_helper_analyze, items)
+
+    def close(self) -> None:
+        self._pool.shutdown(cancel_futures=True)
+
+
+_helpers: dict[str, Helpers] = {}
+_helpers_lock = threading.Lock()
+
+
+def helper_processes() -> int:
+    """Configured helper processes (QINGLANG_ANALYSIS_PROCESSES; default 1)."""
+    from qinglang.settings import get_settings
+
+    return max(0, get_settings().analysis_processes)
+
+
+def start_helpers(db: Database) -> Helpers | None:
+    """Start this process's analysis helpers for ``db`` (the worker does this at start-up, while the server is
+    idle: a helper spends seconds of CPU loading, which must not land in the middle of a flood of reports)."""
+    n = helper_processes()
+    if n == 0 or (db.is_sqlite and (":memory:" in db.url or db.url.rstrip("/") == "sqlite:")):
+        return None  # an in-memory database is invisible to other processes
+    with _helpers_lock:
+        h = _helpers.get(db.url)
+        if h is None or h.broken:
+            if h is not None:
+                h.close()
+            h = _helpers[db.url] = Helpers(db, n)
+        return h
+
+
+def stop_helpers() -> None:
+    with _helpers_lock:
+        for h in _helpers.values():
+            h.close()
+        _helpers.clear()
+
+
+class Stage:
+    """Submits chunks for analysis: to the helper processes when they are up and the batch is a backlog, else
+    to a thread of this process. ``depth``: how many chunks to keep in flight."""
+
+    def __init__(self, db: Database, n_reports: int) -> None:
+        self.db = db
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="qinglang-analyze", initializer=background)
+        self._helpers = _helpers.get(db.url) if n_reports >= HELPER_MIN_REPORTS else None
+
+    def _use_helpers(self, busy: bool) -> bool:
+        return not busy and self._helpers is not None and self._helpers.ready()
+
+    def depth(self, *, busy: bool = False) -> int:
+        """Chunks to keep in flight. ``busy``: reports are pouring in; analysis then stays in this process's
+        low-priority thread, one chunk ahead, so that a helper at full priority does not take CPU from intake."""
+        return self._helpers.processes + 1 if self._use_helpers(busy) and self._helpers is not None else 1
+
+    def submit(self, items: list[Item], *, busy: bool = False) -> Callable[[], tuple[list[Result], list[Any] | None]]:
+        """A callable that waits for (results, dedup signatures computed by a helper, else None)."""
+        if self._use_helpers(busy) and self._helpers is not None:
+            return self._helpers.submit(items).result
+        return self._thread.submit(_thread_analyze, self.db, items).result
+
+    def close(self) -> None:
+        self._thread.shutdown(cancel_futures=True)
+
+    def __enter__(self) -> Stage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

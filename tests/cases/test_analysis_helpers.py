@@ -1,0 +1,58 @@
+"""A backlog is analysed in a helper process: same matches, same cases, and no chunk analysed in the writer."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from qinglang.cases import analysis, intake, pipeline
+from qinglang.store.models import Debunk, Report
+
+
+def test_backlog_goes_to_the_helper_process(db: Any, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qinglang.debunks import registry
+    from qinglang.demo import load_demo
+    from qinglang.match.store_source import holder, set_index_dir
+
+    load_demo(db, settings)
+    set_index_dir(db, settings.data_dir / "index")
+    holder(db).get()  # builds and saves the index file the helper loads
+    with db.read() as s:
+        d = s.execute(select(Debunk).where(Debunk.key == "zh-days-of-darkness")).scalar_one()
+        claim = registry.current(registry.get(s, d.id)).claim
+    texts = [f"【紧急扩散】{claim}！！转给家人",
+             "紧急通知：明天全市停水三天，请大家提前储水，转发给亲朋好友！！",
+             "【紧急通知】明天全市停水三天,请大家提前储水,转发给亲朋好友!"]
+    texts += [f"第{i}号小区的快递柜今天维修，取件请到{i % 7}号门卫室" for i in range(analysis.HELPER_MIN_REPORTS)]
+    ids = [intake.submit_report(db, settings, intake.ReportInput(category="rumor", text=t),
+                                client_key=f"10.1.0.{i % 250}").report_id for i, t in enumerate(texts)]
+
+    monkeypatch.setattr(analysis, "helper_processes", lambda: 1)
+    in_thread: list[int] = []
+    real = analysis._thread_analyze
+
+    def spy(db_: Any, items: list[Any]) -> Any:
+        in_thread.append(len(items))
+        return real(db_, items)
+
+    monkeypatch.setattr(analysis, "_thread_analyze", spy)
+    helpers = analysis.start_helpers(db)
+    try:
+        assert helpers is not None
+        deadline = time.monotonic() + 180
+        while not helpers.ready():
+            assert time.monotonic() < deadline and not helpers.broken, "the helper did not start"
+            time.sleep(0.2)
+        assert pipeline.process_reports(db, ids) == len(texts)
+    finally:
+        analysis.stop_helpers()
+    assert in_thread == []  # every chunk was analysed by the helper
+    with db.read() as s:
+        rows = {r.id: r for r in s.execute(select(Report).where(Report.id.in_(ids))).scalars()}
+    assert all(r.processed and r.case_id for r in rows.values())
+    assert rows[ids[0]].debunk_id == d.id  # the helper's match reached the report
+    assert rows[ids[1]].case_id == rows[ids[2]].case_id  # near-duplicates (signatures from the helper) joined
+    assert rows[ids[0]].case_id != rows[ids[1]].case_id
