@@ -32,9 +32,10 @@ class Settings(BaseSettings):
         "process", description="Where background jobs run: `process` (serve starts one `qinglang worker` process "
                                "beside the API, so matching never competes with intake for the GIL), `thread` "
                                "(inside the server process), `off` (run `qinglang worker` yourself).")
-    analysis_processes: int = Field(1, description="Helper processes that analyse reports (embedding, matching, "
+    analysis_processes: int = Field(2, description="Helper processes that analyse reports (embedding, matching, "
                                     "triage) while a backlog drains, beside the worker's write transactions; "
-                                    "0 analyses in a thread of the worker.")
+                                    "0 analyses in a thread of the worker. Each helper holds its own copy of "
+                                    "the models and the claim index.")
     cookie_secure: bool = Field(False, description="Mark session cookies Secure (set true behind HTTPS).")
     match_budget_ms: int = Field(300, description="How long report intake may wait for the instant debunk "
                                                   "answer before acknowledging.")

@@ -2,11 +2,12 @@
 indicators decoded from images. Reads the store and the models, writes nothing.
 
 It runs beside the write transactions: in a thread of the worker process for small batches, and in helper
-processes (started with the worker, `QINGLANG_ANALYSIS_PROCESSES`) while a backlog drains. A thread shares one
-GIL with the writes (both are mostly Python), so the two took turns on one core; a helper process runs on the
-other core. A helper takes seconds to start (imports, models, claim index), so the thread serves until it has
-answered a warm-up call. Helpers run at normal priority: measured here, a helper at nice 10 beside one busy
-process analysed at half speed.
+processes (`QINGLANG_ANALYSIS_PROCESSES`) while a backlog drains. A thread shares one GIL with the writes (both
+are mostly Python), so the two took turns on one core; a helper process runs on the other core. Helpers start
+at the first backlog met while intake is quiet (their start-up takes seconds of CPU, which must not land in a
+flood of reports), and the thread serves until they have answered a warm-up call. While reports pour in, the
+thread does the (throttled) work. Helpers run at normal priority: measured here, a helper at nice 10 beside a
+busy process analysed at half speed, and at nice 19 a backlog drained at 152/s instead of 222/s.
 """
 
 from __future__ import annotations
@@ -177,15 +178,16 @@ _helpers_lock = threading.Lock()
 
 
 def helper_processes() -> int:
-    """Configured helper processes (QINGLANG_ANALYSIS_PROCESSES; default 1)."""
+    """Configured helper processes (QINGLANG_ANALYSIS_PROCESSES; default 2: measured on 2 cores by
+    benchmarks/bench_pipeline.py, a backlog drained at 171/s with none, 188/s with one, 222/s with two)."""
     from qinglang.settings import get_settings
 
     return max(0, get_settings().analysis_processes)
 
 
 def start_helpers(db: Database) -> Helpers | None:
-    """Start this process's analysis helpers for ``db`` (the worker does this at start-up, while the server is
-    idle: a helper spends seconds of CPU loading, which must not land in the middle of a flood of reports)."""
+    """This process's analysis helpers for ``db``, started now if they are not running (they become ready
+    seconds later; until then `Stage` analyses in a thread)."""
     n = helper_processes()
     if n == 0 or (db.is_sqlite and (":memory:" in db.url or db.url.rstrip("/") == "sqlite:")):
         return None  # an in-memory database is invisible to other processes
@@ -209,10 +211,14 @@ class Stage:
     """Submits chunks for analysis: to the helper processes when they are up and the batch is a backlog, else
     to a thread of this process. ``depth``: how many chunks to keep in flight."""
 
-    def __init__(self, db: Database, n_reports: int) -> None:
+    def __init__(self, db: Database, n_reports: int, *, busy: bool = False) -> None:
         self.db = db
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="qinglang-analyze", initializer=background)
-        self._helpers = _helpers.get(db.url) if n_reports >= HELPER_MIN_REPORTS else None
+        self._helpers: Helpers | None = None
+        if n_reports >= HELPER_MIN_REPORTS:
+            # A backlog: use the helpers, starting them if intake is quiet (their start-up takes seconds of
+            # CPU, which must not land in the middle of a flood of reports).
+            self._helpers = _helpers.get(db.url) if busy else start_helpers(db)
 
     def _use_helpers(self, busy: bool) -> bool:
         return not busy and self._helpers is not None and self._helpers.ready()

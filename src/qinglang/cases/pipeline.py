@@ -204,7 +204,7 @@ def process_reports(db: Database, report_ids: list[int]) -> int:
     # The stages overlap: while the database work for one chunk runs, the next chunks are analysed (in a
     # helper process during a backlog, else a thread). Short write transactions also let intake commits
     # interleave with the pipeline instead of queueing behind it.
-    with analysis.Stage(db, len(reports)) as stage:
+    with analysis.Stage(db, len(reports), busy=_write_step(db) < WRITE_CHUNK) as stage:
         pending: deque[Callable[[], tuple[list[analysis.Result], list[Any] | None]]] = deque()
         submitted = 0
         for i in range(len(chunks)):

@@ -62,7 +62,7 @@ def worker() -> None:
     import threading
 
     from qinglang.api.app import warm_up
-    from qinglang.cases.analysis import start_helpers, stop_helpers
+    from qinglang.cases.analysis import stop_helpers
     from qinglang.cases.sla import ensure_scheduled
     from qinglang.jobs.worker import Worker
     from qinglang.match.store_source import set_index_dir
@@ -77,7 +77,6 @@ def worker() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     warm_up(db)
-    start_helpers(db)
     w = Worker(db, idle_seconds=0.2)
     w.start()
     ensure_scheduled(db)

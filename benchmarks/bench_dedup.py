@@ -1,0 +1,104 @@
+"""Benchmark near-duplicate text dedup: cost per report and how well the LSH finds pairs at Jaccard >= 0.7.
+
+Usage: python benchmarks/bench_dedup.py [--reports 6000] [--seed 3]
+Texts are bench_intake's synthetic tweet-length reports (templates with varying places and numbers: many pairs
+sit near the threshold, the hard case). Each report is looked up against all earlier ones, then indexed with
+the case it joined (its own if none). For every configuration of LSH bands × rows, with and without the exact
+Jaccard check of the candidates, the table shows the cost per report, the joins, the false joins (joined,
+but the exact Jaccard to the joined case's best member is below the threshold) and the missed joins (some
+earlier report at Jaccard >= threshold exists, yet none was found). Exact answers come from a brute-force pass.
+Prints a table; nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_intake import make_report  # noqa: E402
+
+from qinglang.cases import dedup  # noqa: E402
+
+
+def run(texts: list[str], bands: tuple[int, int], verify: bool) -> tuple[float, list[int | None]]:
+    dedup.LSH_BANDS = bands
+    real = dedup.jaccard
+    if not verify:
+        dedup.jaccard = lambda a, b: 1.0  # type: ignore[assignment]
+        dedup.ESTIMATE_MARGIN, margin = 1.0, dedup.ESTIMATE_MARGIN
+    try:
+        index = dedup.DedupIndex()
+        found: list[int | None] = []
+        t = time.perf_counter()
+        for i, text in enumerate(texts):
+            c = index.text_case(text)
+            found.append(c)
+            index.add_text(i, text, i if c is None else c)
+        return (time.perf_counter() - t) / len(texts) * 1000, found
+    finally:
+        dedup.jaccard = real
+        if not verify:
+            dedup.ESTIMATE_MARGIN = margin
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reports", type=int, default=6000)
+    ap.add_argument("--seed", type=int, default=3)
+    args = ap.parse_args()
+    rng = random.Random(args.seed)
+    texts = [make_report(rng)["text"] for _ in range(args.reports)]
+    t = time.perf_counter()
+    dedup.warm(texts)
+    sig_ms = (time.perf_counter() - t) / len(texts) * 1000
+    sigs = [dedup.signature(x) for x in texts]
+    # Brute force: for each report, the earlier reports at exact Jaccard >= threshold (for misses and false joins).
+    best_earlier: list[float] = []
+    pair_j: dict[tuple[int, int], float] = {}
+    for i, s in enumerate(sigs):
+        best = 0.0
+        for j in range(i):
+            if s.codes is None or sigs[j].codes is None:
+                continue
+            if sigs[j].norm == s.norm:
+                jv = 1.0
+            else:
+                est = float(np.mean(sigs[j].minhash.hashvalues == s.minhash.hashvalues))  # type: ignore[union-attr]
+                if est < 0.4:
+                    continue
+                jv = dedup.jaccard(s.codes, sigs[j].codes)
+            pair_j[(i, j)] = jv
+            best = max(best, jv)
+        best_earlier.append(best)
+    print(f"{len(texts):,} reports; signature {sig_ms:.3f} ms/report; "
+          f"{sum(b >= dedup.THRESHOLD for b in best_earlier):,} have an earlier report at Jaccard >= {dedup.THRESHOLD}")
+    print()
+    print("| LSH bands x rows | exact check | lookup + insert ms/report | joins | false joins | missed joins |")
+    print("|---|---|---|---|---|---|")
+    for bands in ((8, 8), (12, 5), (16, 4)):
+        for verify in (False, True):
+            ms, found = run(texts, bands, verify)
+            case_of: list[int] = []
+            members: dict[int, list[int]] = {}
+            false = missed = 0
+            for i, c in enumerate(found):
+                case = i if c is None else c
+                case_of.append(case)
+                if c is not None and max(pair_j.get((i, j), 0.0) for j in members[c]) < dedup.THRESHOLD:
+                    false += 1
+                if c is None and best_earlier[i] >= dedup.THRESHOLD:
+                    missed += 1
+                members.setdefault(case, []).append(i)
+            print(f"| {bands[0]} x {bands[1]} | {'yes' if verify else 'no'} | {ms:.3f} | "
+                  f"{sum(c is not None for c in found):,} | {false:,} | {missed:,} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Benchmark the report pipeline alone (no HTTP): how fast a backlog drains, by analysis helper processes.
+
+Usage: python benchmarks/bench_pipeline.py [--reports 3000] [--processes 0,1,2]
+For each helper count: a fresh SQLite database with the demo data, `--reports` of bench_intake's synthetic
+tweet-length reports inserted as intake does, the helpers started and warmed as the worker does, then
+`process_reports` over the backlog (the worker's batches of 256). The embedding model alone on the same
+texts is timed in the same process after the drain. Each configuration runs in its own process.
+Prints a table; the data directories are temporary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+
+def one(reports: int, processes: int) -> dict[str, float]:
+    from bench_intake import embed_rate, make_report
+    from sqlalchemy import insert
+
+    from qinglang.cases import analysis, intake, pipeline
+    from qinglang.jobs.worker import BATCH
+    from qinglang.match.store_source import set_index_dir
+    from qinglang.settings import Settings
+    from qinglang.store.db import get_database
+    from qinglang.store.models import Report
+
+    settings = Settings()
+    db = get_database(settings.db_url)
+    set_index_dir(db, settings.data_dir / "index")
+    rng = random.Random(1)
+    rows = []
+    for i in range(reports):
+        r = make_report(rng)
+        rows.append(intake.prepare(intake.ReportInput(category=r["category"], text=r["text"], url=r["url"]),
+                                   settings, client_key=f"10.0.{i % 200}.{i % 7}").row)
+    with db.write() as s:
+        ids = list(s.execute(insert(Report).returning(Report.id, sort_by_parameter_order=True), rows).scalars())
+    helpers = analysis.start_helpers(db) if processes else None
+    while helpers is not None and not helpers.ready():
+        time.sleep(0.2)
+    pipeline.process_reports(db, ids[:BATCH])  # warm-up: models, index, dedup
+    t = time.perf_counter()
+    done = 0
+    for k in range(BATCH, len(ids), BATCH):
+        done += pipeline.process_reports(db, ids[k:k + BATCH])
+    elapsed = time.perf_counter() - t
+    analysis.stop_helpers()
+    model, _ = embed_rate([r["text"] for r in rows], min(4000, len(rows)))
+    return {"processed": done, "seconds": elapsed, "rate": done / elapsed, "model": model}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reports", type=int, default=3000)
+    ap.add_argument("--processes", default="0,1,2", help="analysis helper process counts to compare")
+    ap.add_argument("--one", type=int, default=-1, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one >= 0:
+        print("RESULT " + json.dumps(one(args.reports, args.one)))
+        return
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, {args.reports:,} reports", flush=True)
+    print()
+    print("| analysis helper processes | drained | pipeline reports/s | model alone texts/s | ratio |")
+    print("|---|---|---|---|---|")
+    for p in [int(x) for x in args.processes.split(",")]:
+        with tempfile.TemporaryDirectory(prefix="qinglang-pipe-") as d:
+            env = dict(os.environ, QINGLANG_DATA_DIR=d, QINGLANG_SECRET_KEY="bench-" + "k" * 48,
+                       QINGLANG_LOG_LEVEL="warning", QINGLANG_ANALYSIS_PROCESSES=str(p), QINGLANG_DATABASE_URL="")
+            for cmd in (["db", "upgrade"], ["demo", "load"]):
+                subprocess.run([sys.executable, "-m", "qinglang.cli", *cmd], env=env, check=True,
+                               stdout=subprocess.DEVNULL)
+            out = subprocess.run([sys.executable, __file__, "--reports", str(args.reports), "--one", str(p)],
+                                 env=env, check=True, capture_output=True, text=True).stdout
+            r = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
+            print(f"| {p} | {int(r['processed']):,} in {r['seconds']:.1f} s | {r['rate']:,.0f}/s | "
+                  f"{r['model']:,.0f}/s | {r['rate'] / r['model']:.2f}x |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
