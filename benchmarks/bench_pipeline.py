@@ -4,7 +4,8 @@ Usage: python benchmarks/bench_pipeline.py [--reports 3000] [--processes 0,1,2]
 For each helper count: a fresh SQLite database with the demo data, `--reports` of bench_intake's synthetic
 tweet-length reports inserted as intake does, the helpers started and warmed as the worker does, then
 `process_reports` over the backlog (the worker's batches of 256). The embedding model alone on the same
-texts is timed in the same process after the drain. Each configuration runs in its own process.
+texts is timed in the same process after the drain, and so is each analysis step alone (embedding, matching
+with the vectors given, triage, dedup signature). Each configuration runs in its own process.
 Prints a table; the data directories are temporary.
 """
 
@@ -56,8 +57,33 @@ def one(reports: int, processes: int) -> dict[str, float]:
         done += pipeline.process_reports(db, ids[k:k + BATCH])
     elapsed = time.perf_counter() - t
     analysis.stop_helpers()
-    model, _ = embed_rate([r["text"] for r in rows], min(4000, len(rows)))
-    return {"processed": done, "seconds": elapsed, "rate": done / elapsed, "model": model}
+    texts = [r["text"] for r in rows]
+    model, _ = embed_rate(texts, min(4000, len(rows)))
+    return {"processed": done, "seconds": elapsed, "rate": done / elapsed, "model": model,
+            **stage_costs(db, texts[:1024])}
+
+
+def stage_costs(db: object, texts: list[str]) -> dict[str, float]:
+    """Milliseconds per report of each analysis step alone, in chunks of 32 as the pipeline runs them."""
+    from qinglang.cases import dedup
+    from qinglang.cases.triage_bridge import analyze_reports
+    from qinglang.match.store_source import holder
+
+    matcher = holder(db).get()  # type: ignore[arg-type]
+    chunks = [texts[k:k + 32] for k in range(0, len(texts), 32)]
+
+    def ms(fn: object) -> float:
+        t = time.perf_counter()
+        for c in chunks:
+            fn(c)  # type: ignore[operator]
+        return (time.perf_counter() - t) / len(texts) * 1000
+
+    vecs = {}
+    out = {"embed_ms": ms(lambda c: vecs.__setitem__(c[0], matcher.embed(c)))}
+    out["match_ms"] = ms(lambda c: matcher.match_many(c, top_k=1, vectors=vecs[c[0]]))
+    out["triage_ms"] = ms(lambda c: analyze_reports(c, [""] * len(c)))
+    out["signature_ms"] = ms(lambda c: [dedup.compute(t) for t in c])
+    return out
 
 
 def main() -> None:
@@ -71,8 +97,9 @@ def main() -> None:
         return
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, {args.reports:,} reports", flush=True)
     print()
-    print("| analysis helper processes | drained | pipeline reports/s | model alone texts/s | ratio |")
-    print("|---|---|---|---|---|")
+    print("| analysis helper processes | drained | pipeline reports/s | model alone texts/s | ratio "
+          "| embed / match / triage / dedup signature ms per report, alone |")
+    print("|---|---|---|---|---|---|")
     for p in [int(x) for x in args.processes.split(",")]:
         with tempfile.TemporaryDirectory(prefix="qinglang-pipe-") as d:
             env = dict(os.environ, QINGLANG_DATA_DIR=d, QINGLANG_SECRET_KEY="bench-" + "k" * 48,
@@ -84,7 +111,8 @@ def main() -> None:
                                  env=env, check=True, capture_output=True, text=True).stdout
             r = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
             print(f"| {p} | {int(r['processed']):,} in {r['seconds']:.1f} s | {r['rate']:,.0f}/s | "
-                  f"{r['model']:,.0f}/s | {r['rate'] / r['model']:.2f}x |", flush=True)
+                  f"{r['model']:,.0f}/s | {r['rate'] / r['model']:.2f}x | {r['embed_ms']:.2f} / {r['match_ms']:.2f} / "
+                  f"{r['triage_ms']:.2f} / {r['signature_ms']:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

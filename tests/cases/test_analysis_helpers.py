@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from typing import Any
 
@@ -47,9 +49,20 @@ def test_backlog_goes_to_the_helper_process(db: Any, settings: Any, monkeypatch:
             assert time.monotonic() < deadline and not helpers.broken, "the helper did not start"
             time.sleep(0.2)
         assert pipeline.process_reports(db, ids) == len(texts)
+        assert in_thread == []  # every chunk was analysed by the helper
+
+        # A helper killed (out of memory, an operator): the backlog is still processed, in the thread.
+        more = [intake.submit_report(db, settings, intake.ReportInput(category="rumor", text=f"{t} 再次"),
+                                     client_key="10.2.0.1").report_id for t in texts]
+        for pid in list(helpers._pool._processes):
+            os.kill(pid, signal.SIGKILL)
+        assert pipeline.process_reports(db, more) == len(more)
+        assert helpers.broken and in_thread  # noticed, and the chunks were analysed here instead
+        assert analysis.start_helpers(db) is not helpers  # the next backlog starts new helpers
     finally:
         analysis.stop_helpers()
-    assert in_thread == []  # every chunk was analysed by the helper
+    with db.read() as s:
+        assert all(s.execute(select(Report.processed).where(Report.id.in_(more))).scalars())
     with db.read() as s:
         rows = {r.id: r for r in s.execute(select(Report).where(Report.id.in_(ids))).scalars()}
     assert all(r.processed and r.case_id for r in rows.values())

@@ -16,6 +16,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -153,24 +154,33 @@ class Helpers:
             initargs=(os.getpid(), db.url, str(holder(db).index_dir), get_settings().triage_model))
         self._ready = [self._pool.submit(_helper_analyze, [(0, "warm-up 预热", "")]) for _ in range(processes)]
 
+        self._failed: BaseException | None = None
+
     def ready(self) -> bool:
-        if not all(f.done() for f in self._ready):
+        if self._failed is not None or not all(f.done() for f in self._ready):
             return False
         failed = next((f.exception() for f in self._ready if f.exception() is not None), None)
         if failed is not None:
-            log.warning("analysis_helper_failed", error=repr(failed)[:200])
+            self.fail(failed)
             return False
         return True
 
+    def fail(self, exc: BaseException) -> None:
+        """Mark the helpers unusable (a start-up error, or a helper killed); `start_helpers` starts new ones."""
+        if self._failed is None:
+            log.warning("analysis_helper_failed", error=repr(exc)[:200])
+            self._failed = exc
+
     @property
     def broken(self) -> bool:
-        return all(f.done() for f in self._ready) and any(f.exception() is not None for f in self._ready)
+        return self._failed is not None or (all(f.done() for f in self._ready)
+                                            and any(f.exception() is not None for f in self._ready))
 
     def submit(self, items: list[Item]) -> Future[tuple[list[Result], list[Any]]]:
         return self._pool.submit(_helper_analyze, items)
 
     def close(self) -> None:
-        self._pool.shutdown(cancel_futures=True)
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 _helpers: dict[str, Helpers] = {}
@@ -230,8 +240,21 @@ class Stage:
 
     def submit(self, items: list[Item], *, busy: bool = False) -> Callable[[], tuple[list[Result], list[Any] | None]]:
         """A callable that waits for (results, dedup signatures computed by a helper, else None)."""
-        if self._use_helpers(busy) and self._helpers is not None:
-            return self._helpers.submit(items).result
+        helpers = self._helpers
+        if self._use_helpers(busy) and helpers is not None:
+            try:
+                future = helpers.submit(items)
+            except (BrokenProcessPool, RuntimeError) as exc:
+                helpers.fail(exc)
+            else:
+                def result() -> tuple[list[Result], list[Any] | None]:
+                    try:
+                        return future.result()
+                    except BrokenProcessPool as exc:  # a helper died (killed, out of memory): analyse it here
+                        helpers.fail(exc)
+                        return _thread_analyze(self.db, items)
+
+                return result
         return self._thread.submit(_thread_analyze, self.db, items).result
 
     def close(self) -> None:
