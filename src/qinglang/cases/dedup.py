@@ -182,7 +182,9 @@ class DedupIndex:
         sig = signature(text)
         if not sig.norm:
             return
-        self.exact.setdefault(sig.norm, case_id)
+        if sig.norm in self.exact:  # a repost of an indexed text: its near-duplicates already find that case
+            return
+        self.exact[sig.norm] = case_id
         if sig.minhash is not None and sig.codes is not None and report_id not in self._slot_of:
             slot = self._slot_of[report_id] = len(self._cases)
             if slot == len(self._sigs):
