@@ -40,22 +40,26 @@ BUSY_PAUSE = 50.0  # after each busy-mode transaction, pause this many times its
 BUSY_PAUSE_MAX = 1.0  # seconds
 
 
-def _write_step(db: Database) -> int:
-    """Reports per write transaction: small while intake is busy, else large.
-
-    Busy: more than BUSY_ARRIVALS_PER_SECOND reports arrived in the last second, read from the creation time of
-    the report that many places below the newest (one primary-key lookup, nothing remembered between calls, so
-    the first chunk after a quiet spell already sees a flood that has just begun)."""
-    if not db.is_sqlite:
-        return WRITE_CHUNK  # PostgreSQL: row locks, intake never waits for the pipeline
+def _intake_busy(db: Database) -> bool:
+    """More than BUSY_ARRIVALS_PER_SECOND reports arrived in the last second, read from the creation time of the
+    report that many places below the newest (one primary-key lookup, nothing remembered between calls, so the
+    first chunk after a quiet spell already sees a flood that has just begun)."""
     with db.read() as s:
         nth = s.execute(select(Report.created_at).order_by(Report.id.desc())
                         .offset(int(BUSY_ARRIVALS_PER_SECOND)).limit(1)).scalar()
     if nth is None:
-        return WRITE_CHUNK
+        return False
     if nth.tzinfo is None:
         nth = nth.replace(tzinfo=UTC)
-    return BUSY_WRITE_CHUNK if (datetime.now(UTC) - nth).total_seconds() < 1.0 else WRITE_CHUNK
+    return (datetime.now(UTC) - nth).total_seconds() < 1.0
+
+
+def _write_step(db: Database, busy: bool | None = None) -> int:
+    """Reports per write transaction: small while intake is busy on SQLite (its one write lock), else large.
+    PostgreSQL has row locks: intake never waits for the pipeline."""
+    if not db.is_sqlite:
+        return WRITE_CHUNK
+    return BUSY_WRITE_CHUNK if (_intake_busy(db) if busy is None else busy) else WRITE_CHUNK
 
 
 _dedup: dict[str, dedup.DedupIndex] = {}
@@ -204,12 +208,14 @@ def process_reports(db: Database, report_ids: list[int]) -> int:
     # The stages overlap: while the database work for one chunk runs, the next chunks are analysed (in a
     # helper process during a backlog, else a thread). Short write transactions also let intake commits
     # interleave with the pipeline instead of queueing behind it.
-    with analysis.Stage(db, len(reports), busy=_write_step(db) < WRITE_CHUNK) as stage:
+    # While intake is busy (either backend), analysis stays in this process's niced thread and helpers do not
+    # start: they would take CPU from request handling.
+    with analysis.Stage(db, len(reports), busy=_intake_busy(db)) as stage:
         pending: deque[Callable[[], tuple[list[analysis.Result], list[Any] | None]]] = deque()
         submitted = 0
         for i in range(len(chunks)):
-            step = _write_step(db)
-            busy = step < WRITE_CHUNK
+            busy = _intake_busy(db)
+            step = _write_step(db, busy)
             while submitted < len(chunks) and (not pending or len(pending) < stage.depth(busy=busy)):
                 pending.append(stage.submit(items[submitted], busy=busy))
                 submitted += 1
@@ -223,7 +229,7 @@ def process_reports(db: Database, report_ids: list[int]) -> int:
             for k in range(0, len(work), step):
                 started = time.monotonic()
                 _apply(db, work[k : k + step], blocklist)
-                if busy:  # intake is busy: hold SQLite's one write lock a bounded share of the time
+                if step < WRITE_CHUNK:  # intake is busy: hold SQLite's one write lock a bounded share of the time
                     time.sleep(min((time.monotonic() - started) * BUSY_PAUSE, BUSY_PAUSE_MAX))
     REPORTS_PROCESSED.inc(len(reports))
     return len(reports)
