@@ -40,7 +40,7 @@ def run(texts: list[str], bands: tuple[int, int], verify: bool) -> tuple[float, 
         for i, text in enumerate(texts):
             c = index.text_case(text)
             found.append(c)
-            index.add_text(i, text, i if c is None else c)
+            index.add_text(text, i if c is None else c)
         return (time.perf_counter() - t) / len(texts) * 1000, found
     finally:
         dedup.jaccard = real

@@ -153,17 +153,17 @@ class Helpers:
             processes, mp_context=get_context("spawn"), initializer=_init_helper,
             initargs=(os.getpid(), db.url, str(holder(db).index_dir), get_settings().triage_model))
         self._ready = [self._pool.submit(_helper_analyze, [(0, "warm-up 预热", "")]) for _ in range(processes)]
-
         self._failed: BaseException | None = None
 
+    def _start_failed(self) -> bool:
+        if self._failed is None and all(f.done() for f in self._ready):
+            failed = next((f.exception() for f in self._ready if f.exception() is not None), None)
+            if failed is not None:
+                self.fail(failed)
+        return self._failed is not None
+
     def ready(self) -> bool:
-        if self._failed is not None or not all(f.done() for f in self._ready):
-            return False
-        failed = next((f.exception() for f in self._ready if f.exception() is not None), None)
-        if failed is not None:
-            self.fail(failed)
-            return False
-        return True
+        return not self._start_failed() and all(f.done() for f in self._ready)
 
     def fail(self, exc: BaseException) -> None:
         """Mark the helpers unusable (a start-up error, or a helper killed); `start_helpers` starts new ones."""
@@ -173,8 +173,7 @@ class Helpers:
 
     @property
     def broken(self) -> bool:
-        return self._failed is not None or (all(f.done() for f in self._ready)
-                                            and any(f.exception() is not None for f in self._ready))
+        return self._start_failed()
 
     def submit(self, items: list[Item]) -> Future[tuple[list[Result], list[Any]]]:
         return self._pool.submit(_helper_analyze, items)

@@ -34,8 +34,6 @@ MIN_CHARS = 12  # shorter texts only match exactly: a few shared characters mean
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-
-
 def _shingles(norm: str, k: int = 3) -> np.ndarray:
     """32-bit codes of the text's character 3-shingles (spaces removed), computed with NumPy: the three code
     points (21 bits each) packed into 64 bits, then folded to 32 by a multiplicative hash (distinct shingles
@@ -151,7 +149,6 @@ class DedupIndex:
         self._sigs = np.zeros((64, NUM_PERM), dtype=np.uint32)
         self._codes: list[np.ndarray] = []
         self._cases: list[int] = []
-        self._slot_of: dict[int, int] = {}  # report id -> slot
         self.exact: dict[str, int] = {}  # normalised text -> case id
         self.pdq: list[tuple[str, int]] = []
         self.last_report_id = 0
@@ -166,7 +163,7 @@ class DedupIndex:
             .where(Report.case_id.is_not(None)).order_by(Report.id)).all()
         for rid, text, case_id in rows:
             if case_id is not None:
-                self.add_text(rid, text, case_id)
+                self.add_text(text, case_id)
             self.last_report_id = max(self.last_report_id, rid)
         if rows:
             lo = rows[0][0]
@@ -176,17 +173,17 @@ class DedupIndex:
                 if pdq is not None and case_id is not None:
                     self.pdq.append((pdq, case_id))
 
-    def add_text(self, report_id: int, text: str, case_id: int) -> None:
+    def add_text(self, text: str, case_id: int) -> None:
         if not text:
             return
         sig = signature(text)
         if not sig.norm:
             return
-        if sig.norm in self.exact:  # a repost of an indexed text: its near-duplicates already find that case
+        if sig.norm in self.exact:  # indexed already, or a repost: its near-duplicates already find that case
             return
         self.exact[sig.norm] = case_id
-        if sig.minhash is not None and sig.codes is not None and report_id not in self._slot_of:
-            slot = self._slot_of[report_id] = len(self._cases)
+        if sig.minhash is not None and sig.codes is not None:
+            slot = len(self._cases)
             if slot == len(self._sigs):
                 self._sigs = np.concatenate([self._sigs, np.zeros_like(self._sigs)])
             self._sigs[slot] = sig.minhash.hashvalues
@@ -256,10 +253,10 @@ class Recent:
             for case in session.execute(select(Case).where(Case.id.in_(ids))).scalars():
                 self.cases[case.id] = case
 
-    def add_text(self, report_id: int, text: str, case_id: int) -> None:
+    def add_text(self, text: str, case_id: int) -> None:
         """Note a text added to the index in this transaction (see `text_case`)."""
         if self.local is not None:
-            self.local.add_text(report_id, text, case_id)
+            self.local.add_text(text, case_id)
 
     def text_case(self, index: DedupIndex, report: Report) -> int | None:
         """`index.text_case` for the report: after `prefetch_cases`, its early answer combined with the texts

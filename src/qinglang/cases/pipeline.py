@@ -207,14 +207,15 @@ def process_reports(db: Database, report_ids: list[int]) -> int:
     items = [[(r.id, r.text or "", r.description or "") for r in chunk] for chunk in chunks]
     # The stages overlap: while the database work for one chunk runs, the next chunks are analysed (in a
     # helper process during a backlog, else a thread). Short write transactions also let intake commits
-    # interleave with the pipeline instead of queueing behind it.
-    # While intake is busy (either backend), analysis stays in this process's niced thread and helpers do not
-    # start: they would take CPU from request handling.
-    with analysis.Stage(db, len(reports), busy=_intake_busy(db)) as stage:
+    # interleave with the pipeline instead of queueing behind it. While intake is busy (either backend),
+    # analysis stays in this process's niced thread and helpers do not start: they would take CPU from requests.
+    busy = _intake_busy(db)
+    with analysis.Stage(db, len(reports), busy=busy) as stage:
         pending: deque[Callable[[], tuple[list[analysis.Result], list[Any] | None]]] = deque()
         submitted = 0
         for i in range(len(chunks)):
-            busy = _intake_busy(db)
+            if i:  # read afresh per chunk (the first chunk uses the reading that chose the stage)
+                busy = _intake_busy(db)
             step = _write_step(db, busy)
             while submitted < len(chunks) and (not pending or len(pending) < stage.depth(busy=busy)):
                 pending.append(stage.submit(items[submitted], busy=busy))
@@ -298,8 +299,8 @@ def _apply(db: Database, work: Analyzed, blocklist: list[Any]) -> None:
                 recent.urls.setdefault(r.canonical_url, case.id)
             for img in images:
                 recent.md5s.setdefault(img.md5, case.id)
-            index.add_text(r.id, r.text, case.id)
-            recent.add_text(r.id, r.text, case.id)
+            index.add_text(r.text, case.id)
+            recent.add_text(r.text, case.id)
             for img in images:
                 if img.pdq:
                     index.pdq.append((img.pdq, case.id))

@@ -30,7 +30,8 @@ def transposed(coef: np.ndarray) -> np.ndarray:
     if hit is not None and hit[0]() is coef:
         return hit[1]
     t = np.ascontiguousarray(coef.T)
-    _TRANSPOSED[id(coef)] = (weakref.ref(coef), t)
+    key = id(coef)
+    _TRANSPOSED[key] = (weakref.ref(coef, lambda _: _TRANSPOSED.pop(key, None)), t)  # forgotten with the model
     return t
 
 
