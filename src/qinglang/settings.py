@@ -32,7 +32,7 @@ class Settings(BaseSettings):
         "process", description="Where background jobs run: `process` (serve starts one `qinglang worker` process "
                                "beside the API, so matching never competes with intake for the GIL), `thread` "
                                "(inside the server process), `off` (run `qinglang worker` yourself).")
-    analysis_processes: int = Field(2, description="Helper processes that analyse reports (embedding, matching, "
+    analysis_processes: int = Field(2, ge=0, description="Helper processes that analyse reports (embedding, matching, "
                                     "triage) while a backlog drains, beside the worker's write transactions; "
                                     "0 analyses in a thread of the worker. Each helper holds its own copy of "
                                     "the models and the claim index.")
@@ -72,4 +72,14 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment; a bad value raises `Invalid` naming its variable (one CLI line)."""
+    from pydantic import ValidationError
+
+    from qinglang.errors import Invalid
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = "QINGLANG_" + str(err["loc"][0]).upper() if err.get("loc") else "QINGLANG_*"
+        raise Invalid(f"bad value {err.get('input')!r}: {err['msg']}", field=name) from None

@@ -54,3 +54,14 @@ def test_cli_errors_are_one_line_and_nonzero(env: dict[str, str]) -> None:
     assert p.returncode == 1 and "(org)" in p.stderr
     p = run(["token", "create", "nobody"], env, check=False)
     assert p.returncode == 1 and "not found" in p.stderr
+
+
+@pytest.mark.parametrize("value", ["abc", "-1"])
+def test_bad_setting_is_one_line_naming_the_variable(env: dict[str, str], tmp_path: Path, value: str) -> None:
+    run(["db", "upgrade"], env)
+    before = (tmp_path / "q.db").read_bytes()
+    p = run(["worker"], {**env, "QINGLANG_ANALYSIS_PROCESSES": value}, check=False)
+    assert p.returncode != 0 and "Traceback" not in p.stderr
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "QINGLANG_ANALYSIS_PROCESSES" in lines[0] and value in lines[0]
+    assert (tmp_path / "q.db").read_bytes() == before  # nothing was written

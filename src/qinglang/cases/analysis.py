@@ -191,7 +191,7 @@ def helper_processes() -> int:
     benchmarks/bench_pipeline.py, a backlog drained at 171/s with none, 188/s with one, 222/s with two)."""
     from qinglang.settings import get_settings
 
-    return max(0, get_settings().analysis_processes)
+    return get_settings().analysis_processes
 
 
 def start_helpers(db: Database) -> Helpers | None:

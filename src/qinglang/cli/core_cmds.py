@@ -31,6 +31,7 @@ def register(app: typer.Typer) -> None:
         app.add_typer(sub, name=name)
 
 
+@cli_errors
 def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
           port: Annotated[int | None, typer.Option(help="port")] = None,
           workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1) -> None:
@@ -56,6 +57,7 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
                 worker.kill()
 
 
+@cli_errors
 def worker() -> None:
     """Run background jobs (report pipeline, index updates, webhooks, SLA sweeps) until stopped."""
     import signal
