@@ -13,7 +13,7 @@ from qinglang.auth.policy import Principal
 from qinglang.cases import intake, pipeline, workflow
 from qinglang.cases.status import report_status
 from qinglang.errors import Conflict, Forbidden, Invalid
-from qinglang.store.models import Case, Report
+from qinglang.store.models import Case, Report, ReporterStats
 
 
 def _p(db: Any, username: str) -> Principal:
@@ -129,7 +129,13 @@ def test_rejected_reports_lower_reporter_trust(db: Any, settings: Any, world: di
             url="https://plat.example/x/new")
     with db.read() as s:
         case = s.execute(select(Case).where(Case.canonical_url.like("%/x/new"))).scalar_one()
-    assert case.priority_explain["reporter_trust"]["value"] < 1.0
+    # 4 earlier reports, all rejected: Laplace rate (0 + 1) / (4 + 2), doubled.
+    assert case.priority_explain["reporter_trust"]["value"] == 0.333
+    with db.read() as s:  # the trust counters agree with the reports they summarise
+        key = s.execute(select(Report.reporter_key).where(Report.url == "https://plat.example/x/new")).scalar_one()
+        stats = s.get(ReporterStats, key)
+        mine = list(s.execute(select(Report.rejected).where(Report.reporter_key == key)).scalars())
+    assert (stats.reports, stats.rejected) == (len(mine), sum(mine)) == (5, 4)
 
 
 def test_uncertain_first_ordering(db: Any, settings: Any, world: dict[str, Any]) -> None:

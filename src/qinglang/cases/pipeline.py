@@ -8,7 +8,7 @@ the in-process worker and a scaled-out queue.
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 
 from qinglang import audit
 from qinglang.cases import analysis, dedup, intel, priority
+from qinglang.cases.reporters import add_reports
+from qinglang.cases.reporters import history as reporter_history
 from qinglang.cases.routing import route
 from qinglang.cases.triage_bridge import blocklist_entries, link_indicators
 from qinglang.cases.webhooks import emit, queue_deliveries
@@ -32,6 +34,9 @@ from qinglang.taxonomy import CATEGORY_BY_CODE
 
 log = structlog.get_logger("qinglang.pipeline")
 WRITE_CHUNK = 32
+# Reports analysed per call: the re-ranker, the triage models and the embedder each have a fixed cost per call
+# (input checks, thread hand-over), which chunks of 32 paid four times as often.
+ANALYSIS_CHUNK = 128
 # While reports are arriving fast, the pipeline's write transactions stay this small: on SQLite every intake
 # commit waits for the transaction in progress, and the intake p99 is the price of the longest one.
 BUSY_WRITE_CHUNK = 2
@@ -92,34 +97,28 @@ def _trust(session: Session, case_id: int) -> float:
 
 
 def _trust_many(session: Session, case_ids: list[int]) -> dict[int, float]:
-    """`_trust` for many cases in three queries (the cases' reporters, their totals, their counts on these cases)."""
+    """`_trust` for many cases in two queries: the cases' reports (reporter, trusted flagger, rejected), and those
+    reporters' history counters (`cases.reporters`), from which their reports on the case at hand are taken out."""
     reporters: dict[int, dict[str, bool]] = {cid: {} for cid in case_ids}
-    for cid, key, flagger in session.execute(
-            select(Report.case_id, Report.reporter_key, ApiToken.trusted_flagger)
+    own: Counter[tuple[str, int, bool]] = Counter()  # per reporter on the cases at hand (not history for them)
+    for cid, key, flagger, rejected in session.execute(
+            select(Report.case_id, Report.reporter_key, ApiToken.trusted_flagger, Report.rejected)
             .outerjoin(ApiToken, ApiToken.id == Report.token_id).where(Report.case_id.in_(case_ids))):
         per = reporters[cid]
         per[key] = per.get(key, False) or bool(flagger)
-    keys = list({k for per in reporters.values() for k in per})
-    totals: dict[tuple[str, bool], int] = {}  # per reporter over every case
-    own: dict[tuple[str, int, bool], int] = {}  # per reporter on the cases at hand (not history for them)
-    if keys:
-        for key, rejected, n in session.execute(
-                select(Report.reporter_key, Report.rejected, func.count()).where(Report.reporter_key.in_(keys))
-                .where(Report.case_id.is_not(None)).group_by(Report.reporter_key, Report.rejected)):
-            totals[(key, bool(rejected))] = int(n)
-        for key, cid, rejected, n in session.execute(
-                select(Report.reporter_key, Report.case_id, Report.rejected, func.count())
-                .where(Report.case_id.in_(case_ids)).group_by(Report.reporter_key, Report.case_id, Report.rejected)):
-            own[(key, cid, bool(rejected))] = int(n)
+        own[(key, cid, bool(rejected))] += 1
+    totals = reporter_history(session, {k for per in reporters.values() for k in per})
     out: dict[int, float] = {}
     for cid, per in reporters.items():
         if not per:
             out[cid] = 1.0
             continue
-        values = [priority.reporter_trust(  # history on other cases: this case's reports do not count
-            trusted_flagger=per[k],
-            accepted=totals.get((k, False), 0) - own.get((k, cid, False), 0),
-            rejected=totals.get((k, True), 0) - own.get((k, cid, True), 0)) for k in per]
+        values = []
+        for k in per:  # history on other cases: this case's reports do not count
+            joined, rejected = totals.get(k, (0, 0))
+            values.append(priority.reporter_trust(
+                trusted_flagger=per[k], accepted=max(joined - rejected - own[(k, cid, False)], 0),
+                rejected=max(rejected - own[(k, cid, True)], 0)))
         out[cid] = round(sum(values) / len(values), 3)
     return out
 
@@ -203,7 +202,7 @@ def process_reports(db: Database, report_ids: list[int]) -> int:
         return 0
     with db.read() as s:
         blocklist = blocklist_entries(s)
-    chunks = [reports[k:k + WRITE_CHUNK] for k in range(0, len(reports), WRITE_CHUNK)]
+    chunks = [reports[k:k + ANALYSIS_CHUNK] for k in range(0, len(reports), ANALYSIS_CHUNK)]
     items = [[(r.id, r.text or "", r.description or "") for r in chunk] for chunk in chunks]
     # The stages overlap: while the database work for one chunk runs, the next chunks are analysed (in a
     # helper process during a backlog, else a thread). Short write transactions also let intake commits
@@ -310,6 +309,7 @@ def _apply(db: Database, work: Analyzed, blocklist: list[Any]) -> None:
             touched[case.id] = case
         s.flush()
         _mark_processed(s, done)
+        add_reports(s, (rows[u["rid"]].reporter_key for u in (*done[False], *done[True])))
         events.write()
         queue_deliveries(s, deliveries)
         link_indicators(s, links, blocklist)

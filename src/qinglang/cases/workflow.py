@@ -17,6 +17,7 @@ from qinglang import audit
 from qinglang.accounts import org_by_key
 from qinglang.auth import secrets as sec
 from qinglang.auth.policy import Principal, authorize, require_case, scope_cases
+from qinglang.cases.reporters import add_rejections
 from qinglang.cases.sla import DUE_SOON_FRACTION
 from qinglang.cases.webhooks import emit
 from qinglang.errors import Conflict, Forbidden, Invalid, NotFound
@@ -120,6 +121,8 @@ def decide(db: Database, principal: Principal, case_id: int, *, action: str, gro
         else:
             case.decided_at = now
         if action == "no_violation":
+            newly = select(Report.reporter_key).where(Report.case_id == case.id, Report.rejected.is_(False))
+            add_rejections(s, s.execute(newly).scalars().all())
             s.execute(update(Report).where(Report.case_id == case.id).values(rejected=True))
         s.flush()
         DECISIONS.labels(action).inc()

@@ -258,6 +258,17 @@ class Report(Base):
     images: Mapped[list[ReportImage]] = relationship(cascade="all, delete-orphan")
 
 
+
+class ReporterStats(Base):
+    """Per reporter key, how many of its reports joined a case and how many of those were rejected ("no
+    violation"): the history reporter trust is computed from, kept as counters so that a prolific reporter (one
+    platform's integration, one NAT address) costs one row lookup instead of a scan of its whole history."""
+
+    __tablename__ = "reporter_stats"
+    reporter_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reports: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+
 class ReportImage(Base):
     __tablename__ = "report_images"
     id: Mapped[int] = mapped_column(primary_key=True)
