@@ -17,7 +17,12 @@ def _err(resp: Any, status: int, code: str) -> dict[str, Any]:
 
 def test_health_and_openapi(client: Any) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json()["status"] == "ready"
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["jobs"]["running"] == 0
+    # No worker in this app: an accepted report's job waits, and readiness shows it (not judges it).
+    assert client.post("/v1/reports", json={"category": "rumor", "text": "readiness probe report"}).status_code == 201
+    jobs = client.get("/readyz").json()["jobs"]
+    assert jobs["due"] >= ready["jobs"]["due"] + 1 and jobs["oldest_due_seconds"] >= 0
     assert "/v1/debunks" in client.get("/openapi.json").json()["paths"]
     assert "default-src 'self'" in client.get("/healthz").headers["content-security-policy"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from qinglang.store.db import Database
@@ -84,3 +84,17 @@ def pending_count(db: Database) -> int:
     with db.read() as s:
         return int(s.execute(select(func.count()).select_from(Job)
                              .where(Job.status.in_(("queued", "running")))).scalar_one())
+
+
+def backlog(db: Database) -> dict[str, Any]:
+    """What the workers have yet to do: due jobs, how long the oldest has waited, and jobs running now (an
+    operator's check that a worker is alive: a growing oldest wait with nothing running means none is)."""
+    now = datetime.now(UTC)
+    with db.read() as s:
+        due, oldest = s.execute(select(func.count(), func.min(Job.run_after))
+                                .where(Job.status == "queued", Job.run_after <= now)).one()
+        running = s.execute(select(func.count()).where(Job.status == "running")).scalar() or 0
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return {"due": int(due), "oldest_due_seconds": round((now - oldest).total_seconds(), 1) if oldest else 0.0,
+            "running": int(running)}

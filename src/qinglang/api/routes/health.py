@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from qinglang.api.deps import DB
+from qinglang.jobs import queue
 
 router = APIRouter(tags=["health"])
 
@@ -27,4 +28,5 @@ def readyz(db: DB, request: Request) -> JSONResponse:
     except Exception:
         return JSONResponse({"error": {"code": "not_ready", "message": "database not migrated or unreachable",
                                        "details": []}}, status_code=503)
-    return JSONResponse({"status": "ready", "schema": version})
+    # Readiness is about serving requests; the job backlog is reported, not judged (a worker may run elsewhere).
+    return JSONResponse({"status": "ready", "schema": version, "jobs": queue.backlog(db)})
