@@ -21,7 +21,7 @@ from qinglang.taxonomy import CATEGORY_CODES
 from qinglang.text.indicators import Indicator, extract
 from qinglang.text.normalize import detect_lang
 from qinglang.triage.cues import FRAUD_CUES, FRAUD_TYPES, MISINFO_CUES, SPAM_CUES, fire
-from qinglang.triage.features import CHAR_FEATURES, prepare
+from qinglang.triage.features import CHAR_FEATURES, Featurizer, prepare
 from qinglang.triage.lexicon import AbuseLexicon, default_lexicon
 from qinglang.triage.linear import LinearTextModel
 from qinglang.triage.models import TriageModels, default_models
@@ -128,7 +128,7 @@ class Triage:
 
     def _keywords(self, name: str, row: _Row) -> str:
         model: LinearTextModel = getattr(self.models, name)
-        names = self.models.featurizer.named_features(row.prepared)
+        names = row.feature_names(self.models.featurizer)
         grams: list[str] = []
         for j, _ in model.contributions(row.weighted[name], row.i, "1")[:15]:
             g = names.get(j, "").strip()
@@ -196,11 +196,17 @@ class Triage:
         return DetectorResult("misinfo", score, reason + " (advisory)", advisory=True)
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Row:
     i: int
     prepared: str
     weighted: dict[str, sp.csr_matrix]
+    names: dict[int, str] | None = None  # feature column -> n-gram or word, built once for all detectors
+
+    def feature_names(self, featurizer: Featurizer) -> dict[int, str]:
+        if self.names is None:
+            self.names = featurizer.named_features(self.prepared)
+        return self.names
 
 
 _FORKED: Triage | None = None

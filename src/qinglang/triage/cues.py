@@ -84,7 +84,7 @@ FRAUD_CUES: tuple[Cue, ...] = (
     ), 1.5),
     Cue("phishing", _rx(
         r"(点击|登录|访问).{0,15}(链接|网址|网站).{0,30}(验证|认证|冻结|失效|清零|退税|领取)",
-        r"(账户|账号|ETC|积分).{0,20}(异常|冻结|失效|清零).{0,30}(链接|登录|点击)",
+        r"(账户|账号|etc|积分).{0,20}(异常|冻结|失效|清零).{0,30}(链接|登录|点击)",
         r"(verify|confirm|update).{0,30}(identity|password|card|account).{0,40}(link|here|http|within)",
         r"(account|mailbox).{0,20}(locked|limited|suspended|deleted)",
     ), 2.0),
@@ -140,15 +140,18 @@ MISINFO_CUES: tuple[Cue, ...] = (
 
 
 def _combined(cues: tuple[Cue, ...]) -> re.Pattern[str]:
-    # One scan per text instead of one per cue; group names carry the cue index.
-    return re.compile("|".join(f"(?P<c{i}>{c.pattern.pattern})" for i, c in enumerate(cues)), re.IGNORECASE)
+    # One scan per text instead of one per cue; group names carry the cue index. Case-sensitive: `fire` gets
+    # lower-cased text and the patterns are written in lower case (a test checks), and Python's regex engine
+    # matched about a third faster without IGNORECASE on these patterns.
+    return re.compile("|".join(f"(?P<c{i}>{c.pattern.pattern})" for i, c in enumerate(cues)))
 
 
 _COMBINED: dict[int, re.Pattern[str]] = {}
 
 
 def fire(cues: tuple[Cue, ...], prepared: str) -> list[tuple[Cue, str]]:
-    """The cues that match ``prepared`` text (in cue order), each with its first matched snippet."""
+    """The cues that match ``prepared`` text (lower-cased, as `features.prepare` gives it; in cue order), each
+    with its first matched snippet."""
     rx = _COMBINED.get(id(cues))
     if rx is None:
         rx = _COMBINED[id(cues)] = _combined(cues)
