@@ -64,13 +64,14 @@ def one(reports: int, processes: int) -> dict[str, float]:
 
 
 def stage_costs(db: object, texts: list[str]) -> dict[str, float]:
-    """Milliseconds per report of each analysis step alone, in chunks of 32 as the pipeline runs them."""
+    """Milliseconds per report of each analysis step alone, in the pipeline's analysis chunks."""
     from qinglang.cases import dedup
+    from qinglang.cases.pipeline import ANALYSIS_CHUNK
     from qinglang.cases.triage_bridge import analyze_reports
     from qinglang.match.store_source import holder
 
     matcher = holder(db).get()  # type: ignore[arg-type]
-    chunks = [texts[k:k + 32] for k in range(0, len(texts), 32)]
+    chunks = [texts[k:k + ANALYSIS_CHUNK] for k in range(0, len(texts), ANALYSIS_CHUNK)]
 
     def ms(fn: object) -> float:
         t = time.perf_counter()
