@@ -96,9 +96,10 @@ def _trust(session: Session, case_id: int) -> float:
     return _trust_many(session, [case_id])[case_id]
 
 
-def _trust_many(session: Session, case_ids: list[int]) -> dict[int, float]:
+def _trust_many(session: Session, case_ids: list[int], joined: Counter[str] | None = None) -> dict[int, float]:
     """`_trust` for many cases in two queries: the cases' reports (reporter, trusted flagger, rejected), and those
-    reporters' history counters (`cases.reporters`), from which their reports on the case at hand are taken out."""
+    reporters' history counters (`cases.reporters`), from which their reports on the case at hand are taken out.
+    ``joined``: reports per reporter attached to cases in this transaction and not yet counted in the counters."""
     reporters: dict[int, dict[str, bool]] = {cid: {} for cid in case_ids}
     own: Counter[tuple[str, int, bool]] = Counter()  # per reporter on the cases at hand (not history for them)
     for cid, key, flagger, rejected in session.execute(
@@ -115,9 +116,10 @@ def _trust_many(session: Session, case_ids: list[int]) -> dict[int, float]:
             continue
         values = []
         for k in per:  # history on other cases: this case's reports do not count
-            joined, rejected = totals.get(k, (0, 0))
+            n, rejected = totals.get(k, (0, 0))
+            n += joined[k] if joined else 0
             values.append(priority.reporter_trust(
-                trusted_flagger=per[k], accepted=max(joined - rejected - own[(k, cid, False)], 0),
+                trusted_flagger=per[k], accepted=max(n - rejected - own[(k, cid, False)], 0),
                 rejected=max(rejected - own[(k, cid, True)], 0)))
         out[cid] = round(sum(values) / len(values), 3)
     return out
@@ -309,16 +311,20 @@ def _apply(db: Database, work: Analyzed, blocklist: list[Any]) -> None:
             touched[case.id] = case
         s.flush()
         _mark_processed(s, done)
-        add_reports(s, (rows[u["rid"]].reporter_key for u in (*done[False], *done[True])))
+        joined = Counter(rows[u["rid"]].reporter_key for u in (*done[False], *done[True]))
         events.write()
         queue_deliveries(s, deliveries)
         link_indicators(s, links, blocklist)
         counts = dict(s.execute(select(Report.case_id, func.count(func.distinct(Report.reporter_key)))
                                 .where(Report.case_id.in_(list(touched))).group_by(Report.case_id)).all())
-        trust = _trust_many(s, list(touched))
+        trust = _trust_many(s, list(touched), joined=joined)
         for case in touched.values():
             case.reporter_count = int(counts.get(case.id, 0))
             refresh_priority(s, case, now=now, trust=trust[case.id], campaigns=campaigns)
+        s.flush()
+        # Last, so that a reporter's counter row (one hot row for a prolific reporter) stays locked only for the
+        # commit on PostgreSQL, not for the whole transaction.
+        add_reports(s, joined.elements())
 
 
 def _mark_processed(session: Session, done: dict[bool, list[dict[str, Any]]]) -> None:
