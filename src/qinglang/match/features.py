@@ -1,7 +1,8 @@
 """Features of a (text, debunk) pair for the re-ranker, computed the same way at training and match time.
 
 Only robust, language-neutral signals: dense similarity and its rank/gap within the candidate list,
-BM25 score/rank/ratio, idf-weighted term coverage, bigram and character n-gram overlap, shared numbers.
+BM25 score/rank/ratio, idf-weighted term coverage and cosine, bigram and character n-gram overlap (both
+directions), shared numbers, and the text's overlap with the debunk's title and with all its rows together.
 Lexical features are NaN when the text and the debunk are in different scripts (cross-lingual), so the
 model falls back on the dense signal instead of reading "no overlap" as "no match".
 Never embeds, never touches the store.
@@ -22,13 +23,16 @@ FEATURES = (
     "bm25_best", "bm25_title", "bm25_rank", "bm25_ratio", "bm25_z",
     "cover_doc", "cover_query", "bigram", "char3", "num_shared", "num_missing",
     "q_len", "d_len", "best_rank", "fused_z",
+    "tfidf_cos", "char3_q", "cover_query_all", "title_cover_q", "title_bigram",
 )
 LEXICAL = frozenset(
     {"bm25_best", "bm25_title", "bm25_rank", "bm25_ratio", "bm25_z", "cover_doc", "cover_query", "bigram", "char3",
-     "num_shared", "num_missing", "fused_z"}
+     "num_shared", "num_missing", "fused_z", "tfidf_cos", "char3_q", "cover_query_all", "title_cover_q",
+     "title_bigram"}
 )
 LEXICAL_IDX = np.array([i for i, f in enumerate(FEATURES) if f in LEXICAL])
-PAIR = ("cover_doc", "cover_query", "bigram", "char3", "num_shared", "num_missing")
+PAIR = ("cover_doc", "cover_query", "bigram", "char3", "num_shared", "num_missing",
+        "tfidf_cos", "char3_q", "cover_query_all", "title_cover_q", "title_bigram")
 PAIR_IDX = np.array([FEATURES.index(f) for f in PAIR])
 _NUM = re.compile(r"\d+(?:[.,]\d+)*")
 _NOSPACE = re.compile(r"[\s\W_]+", re.UNICODE)
@@ -80,7 +84,7 @@ def build_matrix(
 ) -> np.ndarray:
     """Assemble the (n_candidates, len(FEATURES)) matrix from per-candidate raw scores.
 
-    ``pair_lex`` holds per-candidate (cover_doc, cover_query, bigram, char3, num_shared, num_missing).
+    ``pair_lex`` holds the per-candidate ``PAIR`` features (in that order).
     """
     n = len(dense_best)
     x = np.full((n, len(FEATURES)), np.nan, dtype=np.float32)

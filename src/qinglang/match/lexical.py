@@ -244,6 +244,16 @@ class LexicalIndex:
             cache[key] = v  # type: ignore[index]
         return float(v)
 
+    def norm(self, toks: frozenset[str], text: str) -> float:
+        """Euclidean norm of the terms' idf vector (binary tf), memoised by ``text`` until the index changes."""
+        key = ("\x00n", text)
+        cache = self._idf_cache
+        v = cache.get(key)  # type: ignore[call-overload]
+        if v is None:
+            v = math.sqrt(sum(self.idf(t) ** 2 for t in toks))
+            cache[key] = v  # type: ignore[index]
+        return float(v)
+
     def save(self, path: Path) -> None:
         """Write the main segment; callers rebuild first so the delta is empty."""
         if self._delta or self._dead:

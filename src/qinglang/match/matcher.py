@@ -10,6 +10,7 @@ published last, removed debunks disappear from results at once. Never reads the 
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -399,7 +400,7 @@ class Matcher:
         bref = np.asarray([s for _, s in lex_top], dtype=np.float32)
         if len(bref) < LEX_K:
             bref = np.concatenate([bref, np.zeros(LEX_K - len(bref), dtype=np.float32)])
-        pair = np.zeros((len(ids), 6), dtype=np.float32)
+        pair = np.zeros((len(ids), len(PAIR_IDX)), dtype=np.float32)
         x = build_matrix(
             dense_best=dense_best.astype(np.float32), dense_title=dense_title, dense_ref=dref, bm25_best=bm_best,
             bm25_title=bm_title, bm25_ref=bref, lexical_ok=lex_ok, pair_lex=pair, q_len=len(q_toks), d_len=d_len,
@@ -407,14 +408,18 @@ class Matcher:
         # Only a shortlist by the cheap evidence gets the pair features and goes to the re-ranker; the
         # rank and z-score features above were computed over all candidates, as in training.
         sel = _shortlist(x, PAIR_K).tolist()
-        idf, weight = self._lex.idf, self._lex.weight
+        idf, weight, norm = self._lex.idf, self._lex.weight, self._lex.norm
         qv = _view(text) if q_toks else _EMPTY_VIEW
         q_set, q_bi, q_grams, q_nums = qv.tok_set, qv.bigrams, qv.grams, qv.nums
         q_idf = {t: idf(t) for t in q_set}
         q_weight = max(sum(q_idf.values()), 1e-6)
+        q_norm = max(math.sqrt(sum(v * v for v in q_idf.values())), 1e-6)
+        n_qgrams = max(len(q_grams), 1)
         shown: list[int] = []  # the row each candidate is explained by
         best_rows, lex_rows_sel, ok_sel = best_row.tolist(), lex_row.tolist(), lex_ok.tolist()
         lex_pos = (best_lex > 0).tolist()
+        starts_l, counts_l, same_l, title_l = starts.tolist(), counts.tolist(), same.tolist(), title.tolist()
+        nan = float("nan")
         for i in sel:
             b_row = key_list[best_rows[i]]
             if ok_sel[i] and q_set:
@@ -422,17 +427,34 @@ class Matcher:
                 l_text = row_text[l_row]
                 dv = _view(l_text)
                 d_set = dv.tok_set
-                if d_set:  # idf-weighted overlap, bigram, char-3-gram and number features (the hot path)
-                    w_shared = sum(map(q_idf.__getitem__, q_set & d_set))
+                shared = q_set & d_set
+                g_shared = len(dv.grams & q_grams)
+                if d_set:  # idf-weighted overlap and cosine, bigram, char-3-gram and number features (the hot path)
+                    w_shared = sum(map(q_idf.__getitem__, shared))
                     cd = w_shared / max(weight(d_set, l_text), 1e-6)
-                    pair[i] = (cd, w_shared / q_weight, len(q_bi & dv.bigrams) / len(dv.bigrams) if dv.bigrams else 0.0,
-                               len(dv.grams & q_grams) / max(len(dv.grams), 1), len(dv.nums & q_nums),
-                               len(dv.nums - q_nums))
+                    cos = sum(q_idf[t] * q_idf[t] for t in shared) / (q_norm * max(norm(d_set, l_text), 1e-6))
+                    pair[i, :8] = (cd, w_shared / q_weight,
+                                   len(q_bi & dv.bigrams) / len(dv.bigrams) if dv.bigrams else 0.0,
+                                   g_shared / max(len(dv.grams), 1), len(dv.nums & q_nums), len(dv.nums - q_nums),
+                                   cos, g_shared / n_qgrams)
                     if lex_pos[i] and l_row != b_row and cd > 0.6:
                         b_row = l_row
                 else:
-                    pair[i, 3:] = (len(dv.grams & q_grams) / max(len(dv.grams), 1), len(dv.nums & q_nums),
-                                   len(dv.nums - q_nums))
+                    pair[i, 3:8] = (g_shared / max(len(dv.grams), 1), len(dv.nums & q_nums), len(dv.nums - q_nums),
+                                    0.0, g_shared / n_qgrams)
+                # The debunk's other rows in the text's script: its title alone, and all its rows together.
+                covered = set(shared)
+                t_cover = t_bigram = nan
+                for r in range(starts_l[i], starts_l[i] + counts_l[i]):
+                    if not same_l[r] or key_list[r] == l_row:
+                        continue
+                    rv = _view(row_text[key_list[r]])
+                    r_shared = q_set & rv.tok_set
+                    covered |= r_shared
+                    if title_l[r]:
+                        t_cover = sum(map(q_idf.__getitem__, r_shared)) / q_weight
+                        t_bigram = len(q_bi & rv.bigrams) / len(rv.bigrams) if rv.bigrams else 0.0
+                pair[i, 8:] = (sum(map(q_idf.__getitem__, covered)) / q_weight, t_cover, t_bigram)
             shown.append(b_row)
         x = x[sel]
         ok = lex_ok[sel]
