@@ -3,7 +3,7 @@
 Usage: python benchmarks/bench_pipeline.py [--reports 3000] [--processes 0,1,2]
 For each helper count: a fresh SQLite database with the demo data, `--reports` of bench_intake's synthetic
 tweet-length reports inserted as intake does, the helpers started and warmed as the worker does, then
-`process_reports` over the backlog (the worker's batches of 256). The embedding model alone on the same
+`process_reports` over the backlog (in worker rounds, `pipeline.BACKLOG_BATCH`). The embedding model alone on the
 texts is timed in the same process after the drain, and so is each analysis step alone (embedding, matching
 with the vectors given, triage, dedup signature). Each configuration runs in its own process.
 Prints a table; the data directories are temporary.
@@ -30,7 +30,7 @@ def one(reports: int, processes: int) -> dict[str, float]:
     from sqlalchemy import insert
 
     from qinglang.cases import analysis, intake, pipeline
-    from qinglang.jobs.worker import BATCH
+    from qinglang.cases.pipeline import BACKLOG_BATCH as BATCH  # what a worker round claims when intake is quiet
     from qinglang.match.store_source import set_index_dir
     from qinglang.settings import Settings
     from qinglang.store.db import get_database
@@ -50,10 +50,11 @@ def one(reports: int, processes: int) -> dict[str, float]:
     helpers = analysis.start_helpers(db) if processes else None
     while helpers is not None and not helpers.ready():
         time.sleep(0.2)
-    pipeline.process_reports(db, ids[:BATCH])  # warm-up: models, index, dedup
+    warm = 256
+    pipeline.process_reports(db, ids[:warm])  # warm-up: models, index, dedup
     t = time.perf_counter()
     done = 0
-    for k in range(BATCH, len(ids), BATCH):
+    for k in range(warm, len(ids), BATCH):
         done += pipeline.process_reports(db, ids[k:k + BATCH])
     elapsed = time.perf_counter() - t
     analysis.stop_helpers()

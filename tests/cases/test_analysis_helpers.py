@@ -69,3 +69,20 @@ def test_backlog_goes_to_the_helper_process(db: Any, settings: Any, monkeypatch:
     assert rows[ids[0]].debunk_id == d.id  # the helper's match reached the report
     assert rows[ids[1]].case_id == rows[ids[2]].case_id  # near-duplicates (signatures from the helper) joined
     assert rows[ids[0]].case_id != rows[ids[1]].case_id
+
+
+def test_worker_rounds_grow_for_a_quiet_backlog_only(db: Any, settings: Any, monkeypatch: Any) -> None:
+    from qinglang.jobs import worker
+
+    worker.load_handlers()
+    assert worker.round_limit(db) == pipeline.BACKLOG_BATCH > worker.BATCH  # nothing arriving: a large round
+    for i in range(pipeline.BUSY_ARRIVALS_PER_SECOND + 2):  # a burst of arrivals within the last second
+        intake.submit_report(db, settings, intake.ReportInput(category="rumor", text=f"burst report {i}"),
+                             client_key="10.9.9.9")
+    assert worker.round_limit(db) == worker.BATCH
+
+    def broken(_: Any) -> int:
+        raise RuntimeError("hint failed")
+
+    monkeypatch.setitem(worker.BATCH_HINTS, "broken", broken)  # a failing hint never stops the worker
+    assert worker.round_limit(db) == worker.BATCH

@@ -42,22 +42,38 @@ def notify_all() -> None:
         w.notify()
 
 
-def handler(kind: str) -> Callable[[Handler], Handler]:
+def handler(kind: str, *, batch: Callable[[Database], int] | None = None) -> Callable[[Handler], Handler]:
+    """Register a handler; ``batch``: how many jobs a round may claim when this kind wants more than `BATCH`
+    right now (asked before each claim)."""
     def deco(fn: Handler) -> Handler:
         HANDLERS[kind] = fn
+        if batch is not None:
+            BATCH_HINTS[kind] = batch
         return fn
 
     return deco
 
 
 BATCH = 256  # jobs claimed per round: a report backlog is analysed and written as one pipelined batch
+BATCH_HINTS: dict[str, Callable[[Database], int]] = {}
 
 
-def run_once(db: Database, *, limit: int = BATCH) -> int:
+def round_limit(db: Database) -> int:
+    """Jobs to claim this round: `BATCH`, or more when a handler asks for more (see `handler`)."""
+    limit = BATCH
+    for hint in BATCH_HINTS.values():
+        try:
+            limit = max(limit, int(hint(db)))
+        except Exception as exc:  # a hint is an optimisation: never let it stop the worker
+            log.warning("batch_hint_failed", error=repr(exc)[:200])
+    return limit
+
+
+def run_once(db: Database, *, limit: int | None = None) -> int:
     """Claim and run one batch of due jobs. Returns how many jobs were taken."""
     if not HANDLERS:
         return 0
-    jobs = queue.claim(db, kinds=tuple(HANDLERS), limit=limit)
+    jobs = queue.claim(db, kinds=tuple(HANDLERS), limit=round_limit(db) if limit is None else limit)
     by_kind: dict[str, list[Job]] = defaultdict(list)
     for j in jobs:
         by_kind[j.kind].append(j)
