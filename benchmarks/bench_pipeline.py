@@ -1,6 +1,6 @@
 """Benchmark the report pipeline alone (no HTTP): how fast a backlog drains, by analysis helper processes.
 
-Usage: python benchmarks/bench_pipeline.py [--reports 3000] [--processes 0,1,2]
+Usage: python benchmarks/bench_pipeline.py [--reports 3000] [--processes 0,1,2] [--chunk N] [--round N]
 For each helper count: a fresh SQLite database with the demo data, `--reports` of bench_intake's synthetic
 tweet-length reports inserted as intake does, the helpers started and warmed as the worker does, then
 `process_reports` over the backlog (in worker rounds, `pipeline.BACKLOG_BATCH`). The embedding model alone on the
@@ -25,12 +25,16 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 
-def one(reports: int, processes: int) -> dict[str, float]:
+def one(reports: int, processes: int, chunk: int = 0, batch: int = 0) -> dict[str, float]:
     from bench_intake import embed_rate, make_report
     from sqlalchemy import insert
 
     from qinglang.cases import analysis, intake, pipeline
-    from qinglang.cases.pipeline import BACKLOG_BATCH as BATCH  # what a worker round claims when intake is quiet
+
+    if chunk:
+        pipeline.ANALYSIS_CHUNK = chunk
+    # Rounds as a worker claims them while intake is quiet (or ``batch``).
+    BATCH = batch or pipeline.BACKLOG_BATCH  # noqa: N806
     from qinglang.match.store_source import set_index_dir
     from qinglang.settings import Settings
     from qinglang.store.db import get_database
@@ -92,10 +96,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reports", type=int, default=3000)
     ap.add_argument("--processes", default="0,1,2", help="analysis helper process counts to compare")
+    ap.add_argument("--chunk", type=int, default=0, help="analysis chunk (default: pipeline.ANALYSIS_CHUNK)")
+    ap.add_argument("--round", type=int, default=0, help="reports per round (default: pipeline.BACKLOG_BATCH)")
     ap.add_argument("--one", type=int, default=-1, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one >= 0:
-        print("RESULT " + json.dumps(one(args.reports, args.one)))
+        print("RESULT " + json.dumps(one(args.reports, args.one, args.chunk, args.round)))
         return
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, {args.reports:,} reports", flush=True)
     print()
@@ -109,7 +115,8 @@ def main() -> None:
             for cmd in (["db", "upgrade"], ["demo", "load"]):
                 subprocess.run([sys.executable, "-m", "qinglang.cli", *cmd], env=env, check=True,
                                stdout=subprocess.DEVNULL)
-            out = subprocess.run([sys.executable, __file__, "--reports", str(args.reports), "--one", str(p)],
+            out = subprocess.run([sys.executable, __file__, "--reports", str(args.reports), "--one", str(p),
+                                  "--chunk", str(args.chunk), "--round", str(args.round)],
                                  env=env, check=True, capture_output=True, text=True).stdout
             r = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
             print(f"| {p} | {int(r['processed']):,} in {r['seconds']:.1f} s | {r['rate']:,.0f}/s | "
