@@ -92,3 +92,15 @@ def test_two_worker_processes_give_the_same_hits(files: dict[str, Path]) -> None
     # Batches split differently across processes, so floats may differ in the last bits; rankings may not.
     assert [[(x["id"], [h["id"] for h in x["hits"]])] for x in outs[0]] == \
         [[(x["id"], [h["id"] for h in x["hits"]])] for x in outs[1]]
+
+
+def test_train_reranker_rejects_a_single_fold(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    model, calib = tmp_path / "m.txt", tmp_path / "c.json"
+    r = subprocess.run([sys.executable, "-m", "qinglang.match.train_reranker", "--folds", "1",
+                        "--out-model", str(model), "--out-calibration", str(calib)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--folds must be at least 2" in r.stderr.strip().splitlines()[-1]
+    assert not model.exists() and not calib.exists()  # nothing written

@@ -86,6 +86,8 @@ def main() -> None:
     ap.add_argument("--out-calibration", type=Path, default=CALIB_FILE)
     ap.add_argument("--folds", type=int, default=FOLDS)
     args = ap.parse_args()
+    if args.folds < 2:
+        ap.error("--folds must be at least 2 (cross-validation needs a held-out fold)")
     import lightgbm as lgb
     from sklearn.isotonic import IsotonicRegression
 

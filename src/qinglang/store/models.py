@@ -258,7 +258,6 @@ class Report(Base):
     images: Mapped[list[ReportImage]] = relationship(cascade="all, delete-orphan")
 
 
-
 class ReporterStats(Base):
     """Per reporter key, how many of its reports joined a case and how many of those were rejected ("no
     violation"): the history reporter trust is computed from, kept as counters so that a prolific reporter (one
@@ -268,6 +267,7 @@ class ReporterStats(Base):
     reporter_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     reports: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)
+
 
 class ReportImage(Base):
     __tablename__ = "report_images"
