@@ -346,9 +346,9 @@ def _merge_triage(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 def backlog_batch(db: Database) -> int:
     """Report jobs per worker round: a large batch while intake is quiet, so that the analysis helpers are not
-    left idle between rounds (each round ends with writes they wait for; `benchmarks/bench_pipeline.py`: 1,024
-    per round drained 327/s where 256 drained 244/s); the default while reports pour in, so that a round in the
-    slow busy mode stays well inside the jobs' stale-lease time."""
+    left idle between rounds (each round ends with writes they wait for; `benchmarks/bench_pipeline.py --processes 2
+    --round N`: 248/s at 1,024 against 242/s at 256, within run-to-run noise); the default while reports pour in,
+    so that a round in the slow busy mode stays well inside the jobs' stale-lease time."""
     return BACKLOG_BATCH if not _intake_busy(db) else 0
 
 
