@@ -160,6 +160,7 @@ class LexicalIndex:
         self._delta: dict[int, Counter[str]] = {}
         self._delta_df: Counter[str] = Counter()
         self._idf_cache: dict[object, float] = {}
+        self.version = 0  # changes whenever document frequencies (and so idf values) may have changed
 
     def __len__(self) -> int:
         return self._main.n - self._dead + len(self._delta)
@@ -178,6 +179,7 @@ class LexicalIndex:
             df.update(tf.keys())
         self._delta_df, self._delta = df, delta
         self._idf_cache = {}
+        self.version += 1
 
     def remove(self, keys: Sequence[int]) -> None:
         keys = [int(k) for k in keys]
@@ -190,6 +192,7 @@ class LexicalIndex:
                     df.subtract(tf.keys())
             self._delta_df, self._delta = +df, delta
             self._idf_cache = {}
+            self.version += 1
         mk = self._main.keys
         if len(mk):
             pos = np.searchsorted(mk, keys)
@@ -232,27 +235,6 @@ class LexicalIndex:
             if len(cache) > 500_000:
                 self._idf_cache = {}
         return v
-
-    def weight(self, toks: frozenset[str], text: str | None = None) -> float:
-        """Sum of idf over a set of terms, memoised until the index changes (by ``text`` when given:
-        comparing string keys is cheaper than comparing sets)."""
-        key: object = ("\x00w", toks) if text is None else text
-        cache = self._idf_cache
-        v = cache.get(key)  # type: ignore[call-overload]
-        if v is None:
-            v = sum(self.idf(t) for t in toks)
-            cache[key] = v  # type: ignore[index]
-        return float(v)
-
-    def norm(self, toks: frozenset[str], text: str) -> float:
-        """Euclidean norm of the terms' idf vector (binary tf), memoised by ``text`` until the index changes."""
-        key = ("\x00n", text)
-        cache = self._idf_cache
-        v = cache.get(key)  # type: ignore[call-overload]
-        if v is None:
-            v = math.sqrt(sum(self.idf(t) ** 2 for t in toks))
-            cache[key] = v  # type: ignore[index]
-        return float(v)
 
     def save(self, path: Path) -> None:
         """Write the main segment; callers rebuild first so the delta is empty."""

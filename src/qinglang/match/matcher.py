@@ -23,10 +23,11 @@ import numpy as np
 
 from qinglang.errors import Invalid
 from qinglang.match.embedder import Embedder, get_embedder
-from qinglang.match.features import FEATURES, PAIR_IDX, bigrams, build_matrix, char_ngrams, numbers
+from qinglang.match.features import FEATURES, PAIR_IDX, build_matrix, numbers
 from qinglang.match.index import EXACT_LIMIT, ClaimIndex, NumpyIndex, UsearchIndex, make_index
 from qinglang.match.lexical import LexicalIndex, LexScores, match_tokens, split_tags
 from qinglang.match.reranker import Scorer, default_scorer
+from qinglang.match.rowviews import IdfTable, RowViews, gram_codes
 from qinglang.match.types import ClaimDoc, MatchHit
 from qinglang.text.normalize import detect_lang, nfkc, normalize, to_simplified
 
@@ -71,25 +72,23 @@ def _cached_tokens(text: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class _View:
-    """What the overlap features need from one text, computed once per text."""
+    """What the overlap features need from a text (rows have theirs in `RowViews`), computed once per text."""
 
     toks: tuple[str, ...]
     tok_set: frozenset[str]
-    bigrams: frozenset[tuple[str, str]]
-    grams: frozenset[str]
+    gram_codes: np.ndarray
     nums: frozenset[str]
 
 
-@lru_cache(maxsize=131072)
+@lru_cache(maxsize=16384)
 def _view(text: str) -> _View:
     toks = _cached_tokens(text)
     norm = normalize(text)
-    return _View(toks, frozenset(toks), bigrams(toks), frozenset(char_ngrams(norm, normalized=True)),
-                 frozenset(numbers(norm, normalized=True)))
+    return _View(toks, frozenset(toks), gram_codes(norm), frozenset(numbers(norm, normalized=True)))
 
 
 _FACTS = np.dtype([("title", "?"), ("lang", "i2"), ("dlen", "f4")])
-_EMPTY_VIEW = _View((), frozenset(), frozenset(), frozenset(), frozenset())
+_EMPTY_VIEW = _View((), frozenset(), np.zeros(0, dtype=np.int64), frozenset())
 _DZ, _BZ = FEATURES.index("dense_z"), FEATURES.index("bm25_z")
 
 
@@ -161,6 +160,8 @@ class Matcher:
         self._lang_codes: dict[str, int] = {"und": 0}
         self._dense: ClaimIndex = NumpyIndex()
         self._lex = LexicalIndex()
+        self._views = RowViews()
+        self._idf = IdfTable()
         self._background: np.ndarray | None = None
         docs = list(docs)
         if docs:
@@ -236,6 +237,7 @@ class Matcher:
             else:
                 self._dense.add(karr, vecs)
                 self._lex.add(karr.tolist(), toks)
+            self._views.put(karr.tolist(), toks, [normalize(t) for t in texts])
             self._docs.update(latest)  # published last: readers only now see the new debunks
             if self._lex.delta_size > max(2000, len(self._lex) // 10):
                 self._compact_locked()
@@ -408,54 +410,33 @@ class Matcher:
         # Only a shortlist by the cheap evidence gets the pair features and goes to the re-ranker; the
         # rank and z-score features above were computed over all candidates, as in training.
         sel = _shortlist(x, PAIR_K).tolist()
-        idf, weight, norm = self._lex.idf, self._lex.weight, self._lex.norm
         qv = _view(text) if q_toks else _EMPTY_VIEW
-        q_set, q_bi, q_grams, q_nums = qv.tok_set, qv.bigrams, qv.grams, qv.nums
-        q_idf = {t: idf(t) for t in q_set}
-        q_weight = max(sum(q_idf.values()), 1e-6)
-        q_norm = max(math.sqrt(sum(v * v for v in q_idf.values())), 1e-6)
-        n_qgrams = max(len(q_grams), 1)
-        shown: list[int] = []  # the row each candidate is explained by
-        best_rows, lex_rows_sel, ok_sel = best_row.tolist(), lex_row.tolist(), lex_ok.tolist()
-        lex_pos = (best_lex > 0).tolist()
-        starts_l, counts_l, same_l, title_l = starts.tolist(), counts.tolist(), same.tolist(), title.tolist()
-        nan = float("nan")
-        for i in sel:
-            b_row = key_list[best_rows[i]]
-            if ok_sel[i] and q_set:
-                l_row = key_list[lex_rows_sel[i]]
-                l_text = row_text[l_row]
-                dv = _view(l_text)
-                d_set = dv.tok_set
-                shared = q_set & d_set
-                g_shared = len(dv.grams & q_grams)
-                if d_set:  # idf-weighted overlap and cosine, bigram, char-3-gram and number features (the hot path)
-                    w_shared = sum(map(q_idf.__getitem__, shared))
-                    cd = w_shared / max(weight(d_set, l_text), 1e-6)
-                    cos = sum(q_idf[t] * q_idf[t] for t in shared) / (q_norm * max(norm(d_set, l_text), 1e-6))
-                    pair[i, :8] = (cd, w_shared / q_weight,
-                                   len(q_bi & dv.bigrams) / len(dv.bigrams) if dv.bigrams else 0.0,
-                                   g_shared / max(len(dv.grams), 1), len(dv.nums & q_nums), len(dv.nums - q_nums),
-                                   cos, g_shared / n_qgrams)
-                    if lex_pos[i] and l_row != b_row and cd > 0.6:
-                        b_row = l_row
-                else:
-                    pair[i, 3:8] = (g_shared / max(len(dv.grams), 1), len(dv.nums & q_nums), len(dv.nums - q_nums),
-                                    0.0, g_shared / n_qgrams)
-                # The debunk's other rows in the text's script: its title alone, and all its rows together.
-                covered = set(shared)
-                t_cover = t_bigram = nan
-                for r in range(starts_l[i], starts_l[i] + counts_l[i]):
-                    if not same_l[r] or key_list[r] == l_row:
-                        continue
-                    rv = _view(row_text[key_list[r]])
-                    r_shared = q_set & rv.tok_set
-                    covered |= r_shared
-                    if title_l[r]:
-                        t_cover = sum(map(q_idf.__getitem__, r_shared)) / q_weight
-                        t_bigram = len(q_bi & rv.bigrams) / len(rv.bigrams) if rv.bigrams else 0.0
-                pair[i, 8:] = (sum(map(q_idf.__getitem__, covered)) / q_weight, t_cover, t_bigram)
-            shown.append(b_row)
+        q_set = qv.tok_set
+        idf = self._lex.idf
+        sel_arr = np.asarray(sel, dtype=np.int64)
+        shown = keys[best_row[sel_arr]]  # the row each candidate is explained by
+        lexed = sel_arr[lex_ok[sel_arr]] if q_set else sel_arr[:0]
+        if len(lexed):
+            q_idf = [idf(t) for t in q_set]
+            q_weight = max(sum(q_idf), 1e-6)
+            q_norm = max(math.sqrt(sum(v * v for v in q_idf)), 1e-6)
+            l_keys = keys[lex_row[lexed]]
+            # The debunks' other rows in the text's script (all its rows together, and its title alone).
+            c_counts, c_starts = counts[lexed], starts[lexed]
+            pos = np.repeat(c_starts - (np.cumsum(c_counts) - c_counts), c_counts) + np.arange(int(c_counts.sum()))
+            owner = np.repeat(np.arange(len(lexed)), c_counts)
+            keep = same[pos] & (keys[pos] != l_keys[owner])
+            views, lex, table = self._views, self._lex, self._idf
+            feats = views.overlaps(
+                views.query(qv.toks, qv.gram_codes, qv.nums),
+                lambda ids: table.values(ids, lex, views.terms, lex.idf, lex.version),
+                q_weight, q_norm, l_keys, keys[pos[keep]], owner[keep], title[pos[keep]])
+            pair[lexed] = feats
+            # A body row that covers most of the debunk's terms explains the match better than the dense best.
+            switch = (best_lex[lexed] > 0) & (l_keys != keys[best_row[lexed]]) & (feats[:, 0] > 0.6)
+            where = np.searchsorted(sel_arr, lexed)
+            shown[where[switch]] = l_keys[switch]
+        shown_rows = shown.tolist()
         x = x[sel]
         ok = lex_ok[sel]
         x[np.ix_(ok, PAIR_IDX)] = pair[sel][ok]
@@ -463,10 +444,10 @@ class Matcher:
         sims_sel = dense_best[sel].tolist()
 
         def explain(j: int) -> tuple[str, str]:
-            row = shown[j]
+            row = shown_rows[j]
             note = f"{row_kind[row]} matched; semantic similarity {sims_sel[j]:.2f}"
             if ok_list[j]:
-                shared = sorted(q_set & _view(row_text[row]).tok_set, key=lambda t: -idf(t))[:4]
+                shared = sorted(q_set & _view(row_text[row]).tok_set, key=lambda t: (-idf(t), t))[:4]
                 if shared:
                     note += "; shared key terms: " + ", ".join(shared)
             else:
@@ -492,6 +473,7 @@ class Matcher:
             kind = "usearch" if isinstance(self._dense, UsearchIndex) else "numpy"
             self._dense.save(path / ("dense.usearch" if kind == "usearch" else "dense.npz"))
             self._lex.save(path / "lexical")
+            self._views.save(path / "views.npz")
             meta = {"format": FORMAT_VERSION, "dense": kind, "next_row": len(self._row_doc), "docs": len(self._docs)}
             (path / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
 
@@ -525,4 +507,10 @@ class Matcher:
         m._dense = (UsearchIndex.load(path / "dense.usearch") if meta["dense"] == "usearch"
                     else NumpyIndex.load(path / "dense.npz"))
         m._lex = LexicalIndex.load(path / "lexical")
+        if (path / "views.npz").is_file():
+            m._views = RowViews.load(path / "views.npz")
+        else:  # saved before row views existed: encode the rows now
+            live = [k for ks in m._doc_rows.values() for k in ks]
+            m._views.put(live, [list(_cached_tokens(m._row_text[k])) for k in live],
+                         [normalize(m._row_text[k]) for k in live])
         return m

@@ -1,0 +1,258 @@
+"""Per-row views for the pair features, encoded once per row: token ids, token-bigram and character-3-gram codes.
+
+The overlap features compare a text with rows of its candidate debunks. Tokenising a row, normalising it and
+cutting it into n-grams on demand cost more than all the rest of matching whenever the rows were new to the
+process (a large pool, a bulk scan, a freshly started server). So each row is encoded when it is published into
+flat, append-only integer arrays (about 0.7 kB a row), and the features of a whole shortlist are a few
+vectorised set intersections (`overlaps`). The values are exactly those of the set arithmetic they replace.
+
+Readers never lock: `put` writes past the end that readers know of, and swaps in larger arrays when needed.
+Never embeds, never touches the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qinglang.match.features import _NOSPACE, numbers
+
+_I64 = np.zeros(0, dtype=np.int64)
+
+
+def gram_codes(norm: str) -> np.ndarray:
+    """Sorted distinct codes of the character 3-grams of a normalised text without spaces and punctuation (the
+    set ``features.char_ngrams`` makes): three 21-bit code points in one int64, so equal codes are equal grams."""
+    t = _NOSPACE.sub("", norm)
+    if len(t) < 3:
+        return _I64
+    a = np.frombuffer(t.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+    return np.unique((a[:-2] << 42) | (a[1:-1] << 21) | a[2:])
+
+
+def _sorted_in(values: np.ndarray, sorted_ref: np.ndarray) -> np.ndarray:
+    """Boolean mask: which ``values`` occur in the sorted array ``sorted_ref``."""
+    if not len(sorted_ref) or not len(values):
+        return np.zeros(len(values), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_ref, values), len(sorted_ref) - 1)
+    return sorted_ref[pos] == values
+
+
+class _Flat:
+    """Variable-length integer arrays keyed by row: one flat buffer plus a start and a length per key."""
+
+    def __init__(self, dtype: type) -> None:
+        self.data = np.zeros(1024, dtype=dtype)
+        self.used = 0
+        self.start = np.zeros(1024, dtype=np.int64)
+        self.length = np.zeros(1024, dtype=np.int32)
+
+    def put(self, keys: Sequence[int], arrays: Sequence[np.ndarray]) -> None:
+        lens = np.fromiter(map(len, arrays), dtype=np.int64, count=len(arrays))
+        total = int(lens.sum())
+        if self.used + total > len(self.data):
+            grown = np.zeros(max(2 * len(self.data), self.used + total), dtype=self.data.dtype)
+            grown[: self.used] = self.data[: self.used]
+            self.data = grown
+        if total:
+            self.data[self.used : self.used + total] = np.concatenate(arrays)
+        top = max(keys, default=-1)
+        if top >= len(self.start):
+            size = max(2 * len(self.start), top + 1)
+            start, length = np.zeros(size, dtype=np.int64), np.zeros(size, dtype=np.int32)
+            start[: len(self.start)], length[: len(self.length)] = self.start, self.length
+            self.start, self.length = start, length
+        karr = np.asarray(keys, dtype=np.int64)
+        self.start[karr] = self.used + np.cumsum(lens) - lens
+        self.length[karr] = lens
+        self.used += total
+
+    def gather(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The arrays of ``keys`` concatenated, and which of ``keys`` (by position) each value belongs to."""
+        lens = self.length[keys].astype(np.int64)
+        starts = self.start[keys]
+        seg = np.repeat(np.arange(len(keys)), lens)
+        total = len(seg)
+        offsets = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
+        return self.data[offsets], seg
+
+    def lengths(self, keys: np.ndarray) -> np.ndarray:
+        return self.length[keys].astype(np.int64)
+
+    def arrays(self, n: int) -> dict[str, np.ndarray]:
+        return {"data": self.data[: self.used], "start": self.start[:n], "length": self.length[:n]}
+
+    @classmethod
+    def from_arrays(cls, data: np.ndarray, start: np.ndarray, length: np.ndarray) -> _Flat:
+        f = cls(data.dtype.type)
+        f.data, f.used = data.copy(), len(data)
+        f.start, f.length = start.astype(np.int64), length.astype(np.int32)
+        return f
+
+
+@dataclass(frozen=True)
+class QueryView:
+    """A text's side of the pair features, in the code spaces of a `RowViews`."""
+
+    tok_ids: np.ndarray  # sorted distinct ids of the text's tokens that occur in some row
+    bigrams: np.ndarray  # sorted distinct codes of its token bigrams whose two tokens occur in some row
+    grams: np.ndarray  # sorted distinct character 3-gram codes
+    nums: frozenset[str]
+
+
+class RowViews:
+    """Token ids, token-bigram codes, 3-gram codes and numbers of every row, by row key."""
+
+    def __init__(self) -> None:
+        self.vocab: dict[str, int] = {}
+        self.terms: list[str] = []
+        self.toks = _Flat(np.int32)
+        self.bigrams = _Flat(np.int64)
+        self.grams = _Flat(np.int64)
+        self.nums: dict[int, frozenset[str]] = {}
+        self.size = 0  # one past the largest key put
+
+    def put(self, keys: Sequence[int], token_lists: Sequence[Sequence[str]], norms: Sequence[str]) -> None:
+        """Encode rows: their match tokens (in order, as the lexical index has them) and normalised texts."""
+        vocab, terms = self.vocab, self.terms
+        tok_arrays, bi_arrays, gram_arrays = [], [], []
+        for key, toks, norm in zip(keys, token_lists, norms, strict=True):
+            ids = []
+            for t in toks:
+                i = vocab.get(t)
+                if i is None:
+                    i = vocab[t] = len(terms)
+                    terms.append(t)
+                ids.append(i)
+            a = np.asarray(ids, dtype=np.int64)
+            tok_arrays.append(np.unique(a).astype(np.int32))
+            bi_arrays.append(np.unique((a[:-1] << 32) | a[1:]) if len(a) > 1 else _I64)
+            gram_arrays.append(gram_codes(norm))
+            nums = numbers(norm, normalized=True)
+            if nums:
+                self.nums[int(key)] = frozenset(nums)
+        self.toks.put(keys, tok_arrays)
+        self.bigrams.put(keys, bi_arrays)
+        self.grams.put(keys, gram_arrays)
+        self.size = max(self.size, max(keys, default=-1) + 1)
+
+    def query(self, toks: Sequence[str], grams: np.ndarray, nums: frozenset[str]) -> QueryView:
+        """``grams``: `gram_codes` of the normalised text."""
+        vocab = self.vocab
+        ids = [vocab.get(t, -1) for t in toks]
+        known = np.asarray([i for i in ids if i >= 0], dtype=np.int64)
+        pairs = [(a << 32) | b for a, b in zip(ids, ids[1:], strict=False) if a >= 0 and b >= 0]
+        return QueryView(np.unique(known), np.unique(np.asarray(pairs, dtype=np.int64)), grams, nums)
+
+    def overlaps(
+        self, q: QueryView, idf: Callable[[np.ndarray], np.ndarray], q_weight: float, q_norm: float,
+        rows: np.ndarray, others: np.ndarray, other_of: np.ndarray, other_title: np.ndarray,
+    ) -> np.ndarray:
+        """The ``features.PAIR`` columns for candidates whose best lexical row is ``rows[i]``; ``others`` are their
+        debunks' other rows in the text's script (``other_of``: the candidate each belongs to; ``other_title``:
+        is it the title). ``idf`` maps token ids to idf values."""
+        n = len(rows)
+        out = np.zeros((n, 11), dtype=np.float64)
+        if not n:
+            return out
+        tok, seg = self.toks.gather(rows)
+        w = idf(tok)
+        hit = _sorted_in(tok, q.tok_ids)
+        wh = np.where(hit, w, 0.0)
+        w_shared = np.bincount(seg, wh, minlength=n)
+        weight = np.bincount(seg, w, minlength=n)
+        cos = np.bincount(seg, wh * wh, minlength=n) / (q_norm * np.maximum(np.sqrt(np.bincount(seg, w * w, n)), 1e-6))
+        bi, bseg = self.bigrams.gather(rows)
+        b_len = self.bigrams.lengths(rows)
+        b_shared = np.bincount(bseg, _sorted_in(bi, q.bigrams), minlength=n)
+        gr, gseg = self.grams.gather(rows)
+        g_shared = np.bincount(gseg, _sorted_in(gr, q.grams), minlength=n)
+        g_len = self.grams.lengths(rows)
+        out[:, 0] = w_shared / np.maximum(weight, 1e-6)
+        out[:, 1] = w_shared / q_weight
+        out[:, 2] = np.where(b_len > 0, b_shared / np.maximum(b_len, 1), 0.0)
+        out[:, 3] = g_shared / np.maximum(g_len, 1)
+        if self.nums:
+            for i, key in enumerate(rows.tolist()):
+                d_nums = self.nums.get(key)
+                if d_nums:
+                    out[i, 4], out[i, 5] = len(d_nums & q.nums), len(d_nums - q.nums)
+        out[:, 6] = cos
+        out[:, 7] = g_shared / max(len(q.grams), 1)
+        # The text's terms covered by all the debunk's rows in its script together, and by its title alone.
+        o_tok, o_seg = self.toks.gather(others)
+        o_hit = _sorted_in(o_tok, q.tok_ids)
+        o_cand = other_of[o_seg]
+        span = max(len(self.terms), 1)
+        covered = np.unique(np.concatenate((seg[hit] * span + tok[hit], o_cand[o_hit] * span + o_tok[o_hit])))
+        out[:, 8] = np.bincount(covered // span, idf(covered % span), minlength=n) / q_weight
+        out[:, 9:] = np.nan
+        if other_title.any():
+            titles = others[other_title]
+            t_cand = other_of[other_title]
+            t_row = np.flatnonzero(other_title)
+            per_other = np.bincount(o_seg, np.where(o_hit, idf(o_tok), 0.0), minlength=len(others))
+            out[t_cand, 9] = per_other[t_row] / q_weight
+            tb, tseg = self.bigrams.gather(titles)
+            tb_len = self.bigrams.lengths(titles)
+            tb_shared = np.bincount(tseg, _sorted_in(tb, q.bigrams), minlength=len(titles))
+            out[t_cand, 10] = np.where(tb_len > 0, tb_shared / np.maximum(tb_len, 1), 0.0)
+        return out
+
+    # ---- persistence ----------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        # Tokens never hold a newline (they are cut at white space), numbers are digits and separators.
+        arrays: dict[str, np.ndarray] = {"terms": _blob("\n".join(self.terms)),
+                                         "n_terms": np.asarray([len(self.terms)], dtype=np.int64)}
+        for name, flat in (("toks", self.toks), ("bigrams", self.bigrams), ("grams", self.grams)):
+            arrays.update({f"{name}_{k}": v for k, v in flat.arrays(self.size).items()})
+        keys = sorted(self.nums)
+        arrays["num_keys"] = np.asarray(keys, dtype=np.int64)
+        arrays["num_values"] = _blob("\n".join(" ".join(sorted(self.nums[k])) for k in keys))
+        with Path(path).open("wb") as f:
+            np.savez(f, **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> RowViews:
+        z = np.load(path)
+        v = cls()
+        text = bytes(z["terms"]).decode("utf-8")
+        v.terms = text.split("\n") if int(z["n_terms"][0]) else []
+        v.vocab = {t: i for i, t in enumerate(v.terms)}
+        v.toks = _Flat.from_arrays(z["toks_data"], z["toks_start"], z["toks_length"])
+        v.bigrams = _Flat.from_arrays(z["bigrams_data"], z["bigrams_start"], z["bigrams_length"])
+        v.grams = _Flat.from_arrays(z["grams_data"], z["grams_start"], z["grams_length"])
+        nums = bytes(z["num_values"]).decode("utf-8")
+        v.nums = {int(k): frozenset(s.split(" ")) for k, s in zip(z["num_keys"], nums.split("\n") if nums else [],
+                                                                    strict=True)}
+        v.size = len(v.toks.start)
+        return v
+
+
+def _blob(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+
+
+class IdfTable:
+    """Idf values by token id, filled on demand from the lexical index and dropped when that index changes."""
+
+    def __init__(self) -> None:
+        self._state: tuple[object, int, np.ndarray] | None = None
+
+    def values(self, ids: np.ndarray, lex: object, terms: list[str], idf: Callable[[str], float],
+               version: int) -> np.ndarray:
+        state = self._state
+        if state is None or state[0] is not lex or state[1] != version or len(state[2]) < len(terms):
+            state = self._state = (lex, version, np.full(max(len(terms), 1024), np.nan))
+        table = state[2]
+        vals = table[ids]
+        missing = np.isnan(vals)
+        if missing.any():
+            for i in np.unique(ids[missing]).tolist():
+                table[i] = idf(terms[i])
+            vals = table[ids]
+        return vals
+
