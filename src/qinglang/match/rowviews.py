@@ -21,6 +21,7 @@ import numpy as np
 from qinglang.match.features import _NOSPACE, numbers
 
 _I64 = np.zeros(0, dtype=np.int64)
+_SLICE = 4096
 
 
 def gram_codes(norm: str) -> np.ndarray:
@@ -50,13 +51,17 @@ class _Flat:
         self.start = np.zeros(1024, dtype=np.int64)
         self.length = np.zeros(1024, dtype=np.int32)
 
+    def reserve(self, extra: int) -> None:
+        """Room for ``extra`` more values (grown by a quarter at least, so repeated small puts copy rarely)."""
+        if self.used + extra > len(self.data):
+            grown = np.zeros(max(self.used + extra, len(self.data) + len(self.data) // 4), dtype=self.data.dtype)
+            grown[: self.used] = self.data[: self.used]
+            self.data = grown
+
     def put(self, keys: Sequence[int], arrays: Sequence[np.ndarray]) -> None:
         lens = np.fromiter(map(len, arrays), dtype=np.int64, count=len(arrays))
         total = int(lens.sum())
-        if self.used + total > len(self.data):
-            grown = np.zeros(max(2 * len(self.data), self.used + total), dtype=self.data.dtype)
-            grown[: self.used] = self.data[: self.used]
-            self.data = grown
+        self.reserve(total)
         if total:
             self.data[self.used : self.used + total] = np.concatenate(arrays)
         top = max(keys, default=-1)
@@ -117,6 +122,16 @@ class RowViews:
 
     def put(self, keys: Sequence[int], token_lists: Sequence[Sequence[str]], norms: Sequence[str]) -> None:
         """Encode rows: their match tokens (in order, as the lexical index has them) and normalised texts."""
+        # Room for all at once (upper bounds: a token and a bigram per token, a 3-gram per character), then
+        # in slices, so that a bulk build of a large pool holds few small temporary arrays at a time.
+        self.toks.reserve(sum(map(len, token_lists)))
+        self.bigrams.reserve(sum(map(len, token_lists)))
+        self.grams.reserve(sum(map(len, norms)))
+        for k in range(0, len(keys), _SLICE):
+            self._put(keys[k : k + _SLICE], token_lists[k : k + _SLICE], norms[k : k + _SLICE])
+        self.size = max(self.size, max(keys, default=-1) + 1)
+
+    def _put(self, keys: Sequence[int], token_lists: Sequence[Sequence[str]], norms: Sequence[str]) -> None:
         vocab, terms = self.vocab, self.terms
         tok_arrays, bi_arrays, gram_arrays = [], [], []
         for key, toks, norm in zip(keys, token_lists, norms, strict=True):
@@ -137,7 +152,6 @@ class RowViews:
         self.toks.put(keys, tok_arrays)
         self.bigrams.put(keys, bi_arrays)
         self.grams.put(keys, gram_arrays)
-        self.size = max(self.size, max(keys, default=-1) + 1)
 
     def query(self, toks: Sequence[str], grams: np.ndarray, nums: frozenset[str]) -> QueryView:
         """``grams``: `gram_codes` of the normalised text."""
