@@ -5,7 +5,9 @@ For each helper count: a fresh SQLite database with the demo data, `--reports` o
 tweet-length reports inserted as intake does, the helpers started and warmed as the worker does, then
 `process_reports` over the backlog (in worker rounds, `pipeline.BACKLOG_BATCH`). The embedding model alone on the
 texts is timed in the same process after the drain, and so is each analysis step alone (embedding, matching
-with the vectors given, triage, dedup signature). Each configuration runs in its own process.
+with the vectors given, triage, dedup signature). The CPU time the worker process (write transactions, and the
+analysis too without helpers) and the helpers spent per report during the drain is read from the kernel: on a
+noisy machine it varies much less than the rates. Each configuration runs in its own process.
 Prints a table; the data directories are temporary.
 """
 
@@ -56,16 +58,27 @@ def one(reports: int, processes: int, chunk: int = 0, batch: int = 0) -> dict[st
         time.sleep(0.2)
     warm = 256
     pipeline.process_reports(db, ids[:warm])  # warm-up: models, index, dedup
+    pids = list(getattr(getattr(helpers, "_pool", None), "_processes", None) or {})
+    cpu_main, cpu_helpers = time.process_time(), sum(map(cpu_seconds, pids))
     t = time.perf_counter()
     done = 0
     for k in range(warm, len(ids), BATCH):
         done += pipeline.process_reports(db, ids[k:k + BATCH])
     elapsed = time.perf_counter() - t
+    cpu_main = time.process_time() - cpu_main
+    cpu_helpers = sum(map(cpu_seconds, pids)) - cpu_helpers
     analysis.stop_helpers()
     texts = [r["text"] for r in rows]
     model, _ = embed_rate(texts, min(4000, len(rows)))
     return {"processed": done, "seconds": elapsed, "rate": done / elapsed, "model": model,
+            "main_cpu_ms": 1000 * cpu_main / done, "helper_cpu_ms": 1000 * cpu_helpers / done,
             **stage_costs(db, texts[:1024])}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stage_costs(db: object, texts: list[str]) -> dict[str, float]:
@@ -106,8 +119,8 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, {args.reports:,} reports", flush=True)
     print()
     print("| analysis helper processes | drained | pipeline reports/s | model alone texts/s | ratio "
-          "| embed / match / triage / dedup signature ms per report, alone |")
-    print("|---|---|---|---|---|---|")
+          "| CPU ms per report: worker / helpers | embed / match / triage / dedup signature ms per report, alone |")
+    print("|---|---|---|---|---|---|---|")
     for p in [int(x) for x in args.processes.split(",")]:
         with tempfile.TemporaryDirectory(prefix="qinglang-pipe-") as d:
             env = dict(os.environ, QINGLANG_DATA_DIR=d, QINGLANG_SECRET_KEY="bench-" + "k" * 48,
@@ -120,7 +133,8 @@ def main() -> None:
                                  env=env, check=True, capture_output=True, text=True).stdout
             r = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
             print(f"| {p} | {int(r['processed']):,} in {r['seconds']:.1f} s | {r['rate']:,.0f}/s | "
-                  f"{r['model']:,.0f}/s | {r['rate'] / r['model']:.2f}x | {r['embed_ms']:.2f} / {r['match_ms']:.2f} / "
+                  f"{r['model']:,.0f}/s | {r['rate'] / r['model']:.2f}x | "
+                  f"{r['main_cpu_ms']:.2f} / {r['helper_cpu_ms']:.2f} | {r['embed_ms']:.2f} / {r['match_ms']:.2f} / "
                   f"{r['triage_ms']:.2f} / {r['signature_ms']:.2f} |", flush=True)
 
 

@@ -117,11 +117,12 @@ _helper_db: Database | None = None
 
 def _init_helper(parent: int, db_url: str, index_dir: str, triage_model: str) -> None:
     global _helper_db
-    from qinglang.lifecycle import die_with_parent
+    from qinglang.lifecycle import die_with_parent, one_math_thread
     from qinglang.match.store_source import set_index_dir
     from qinglang.store.db import get_database
 
     die_with_parent(parent)
+    one_math_thread()
     os.environ["QINGLANG_TRIAGE_MODEL"] = triage_model
     os.environ["QINGLANG_EMBED_THREADS"] = "1"
     _helper_db = get_database(db_url)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from qinglang.errors import Invalid, NotFound
+from qinglang.lifecycle import one_math_thread
 from qinglang.match.matcher import Matcher
 from qinglang.text.normalize import normalize
 
@@ -116,6 +117,7 @@ _worker_top_k = 3
 
 def _init_worker(matcher_dir: str, threads: int, top_k: int) -> None:
     global _worker_matcher, _worker_top_k
+    one_math_thread()
     os.environ["QINGLANG_EMBED_THREADS"] = str(threads)
     _worker_matcher = Matcher.load(Path(matcher_dir))
     _worker_top_k = top_k
@@ -139,6 +141,7 @@ def _embed_texts(texts: list[str]) -> np.ndarray:
 
 
 def _init_embed_helper() -> None:
+    one_math_thread()
     os.environ["QINGLANG_EMBED_THREADS"] = "1"
 
 
@@ -206,7 +209,7 @@ def scan_file(
         # Forked workers inherit the loaded matcher and model: no save, no reload, no second model load
         # (spawned workers spend seconds starting, which dominated scans of a few thousand posts).
         _set_worker(matcher, top_k)
-        pool = ProcessPoolExecutor(workers, mp_context=get_context("fork"))
+        pool = ProcessPoolExecutor(workers, mp_context=get_context("fork"), initializer=one_math_thread)
     elif workers > 1:
         tmp = tempfile.TemporaryDirectory(prefix="qinglang-scan-")
         matcher.save(Path(tmp.name))
