@@ -20,7 +20,7 @@ from qinglang.api import errors
 from qinglang.api.routes import actions, admin, campaigns, cases, debunks, health, intel, match, reports, webhooks
 from qinglang.cases.ratelimit import RateLimiter
 from qinglang.errors import QinglangError
-from qinglang.lifecycle import die_with_parent
+from qinglang.lifecycle import die_with_parent, one_math_thread
 from qinglang.observability import HTTP_LATENCY
 from qinglang.settings import Settings, get_settings
 from qinglang.store.db import Database, get_database
@@ -120,6 +120,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
         parent = multiprocessing.parent_process()
         if parent is not None and parent.pid is not None:  # one of `serve --workers N`'s API processes
             die_with_parent(parent.pid)
+            one_math_thread()
 
         worker = Worker(db) if run_worker else None
         app.state.worker = worker

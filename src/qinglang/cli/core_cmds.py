@@ -12,7 +12,7 @@ from rich.table import Table
 
 from qinglang import accounts, audit
 from qinglang.cli.common import CLI_ACTOR, cli_errors, console, fail, migrated_database
-from qinglang.lifecycle import die_with_parent
+from qinglang.lifecycle import die_with_parent, one_math_thread
 from qinglang.settings import get_settings
 
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -73,6 +73,7 @@ def worker() -> None:
 
     s = get_settings()
     configure_logging(s.log_level)
+    one_math_thread()  # one of several busy processes (API servers, analysis helpers) on the same cores
     db = get_database(s.db_url)
     set_index_dir(db, s.data_dir / "index")
     stop = threading.Event()
