@@ -98,6 +98,11 @@ def test_match_many_agrees_with_match(matcher: Matcher) -> None:
     texts = ["5G masts cause covid", "吃碘盐防辐射"]
     many = matcher.match_many(texts, top_k=2)
     assert [hs[0].id for hs in many] == [matcher.match(t, top_k=2)[0].id for t in texts]
+    bare = matcher.match_many(texts, top_k=2, explain=False)  # what the report pipeline asks for
+    assert [[(h.id, h.score, h.band) for h in hs] for hs in bare] == [[(h.id, h.score, h.band) for h in hs]
+                                                                      for hs in many]
+    assert all(h.explanation == "" and h.matched_text == "" for hs in bare for h in hs)
+    assert all(h.explanation for hs in many for h in hs)
     assert matcher.match_many([], top_k=2) == []
     with pytest.raises(Invalid):
         matcher.match("x", top_k=0)

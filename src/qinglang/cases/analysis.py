@@ -61,7 +61,8 @@ def _match_texts(db: Database, texts: list[str]) -> list[tuple[int, float] | Non
     matcher = holder(db).get()
     if len(matcher) == 0:
         return out
-    for i, hits in zip(idx, matcher.match_many([texts[i] for i in idx], top_k=1), strict=True):
+    for i, hits in zip(idx, matcher.match_many([texts[i] for i in idx], top_k=1, explain=False),
+                       strict=True):
         if hits and hits[0].band == "match":
             out[i] = (int(hits[0].id), float(hits[0].score))
     return out

@@ -295,9 +295,10 @@ class Matcher:
 
     def match_many(
         self, texts: Sequence[str], *, top_k: int = 5, langs: Sequence[str | None] | None = None,
-        vectors: np.ndarray | None = None,
+        vectors: np.ndarray | None = None, explain: bool = True,
     ) -> list[list[MatchHit]]:
-        """Like ``match`` for many texts, embedding them in batches (or using ``vectors`` from ``embed``)."""
+        """Like ``match`` for many texts, embedding them in batches (or using ``vectors`` from ``embed``).
+        ``explain=False``: hits without explanation and matched text (callers that keep only ids and scores)."""
         if top_k <= 0:
             raise Invalid("top_k must be positive", field="top_k")
         cands = self.candidates_many(texts, langs=langs, vectors=vectors)
@@ -315,7 +316,7 @@ class Matcher:
             order = np.argsort(-raw, kind="stable")[:top_k]
             hits = []
             for i in order.tolist():
-                matched, note = c.explain(i)
+                matched, note = c.explain(i) if explain else ("", "")
                 p = float(probs[i])
                 hits.append(MatchHit(id=c.ids[i], score=round(p, 4), band=cal.band(p), explanation=note,
                                      matched_text=matched))

@@ -118,6 +118,7 @@ class RowViews:
         self.bigrams = _Flat(np.int64)
         self.grams = _Flat(np.int64)
         self.nums: dict[int, frozenset[str]] = {}
+        self.num_count = np.zeros(1024, dtype=np.int32)  # len(self.nums[key]) by key, 0 without numbers
         self.size = 0  # one past the largest key put
 
     def put(self, keys: Sequence[int], token_lists: Sequence[Sequence[str]], norms: Sequence[str]) -> None:
@@ -127,9 +128,14 @@ class RowViews:
         self.toks.reserve(sum(map(len, token_lists)))
         self.bigrams.reserve(sum(map(len, token_lists)))
         self.grams.reserve(sum(map(len, norms)))
+        top = max(keys, default=-1)
+        if top >= len(self.num_count):
+            grown = np.zeros(max(2 * len(self.num_count), top + 1), dtype=np.int32)
+            grown[: len(self.num_count)] = self.num_count
+            self.num_count = grown
         for k in range(0, len(keys), _SLICE):
             self._put(keys[k : k + _SLICE], token_lists[k : k + _SLICE], norms[k : k + _SLICE])
-        self.size = max(self.size, max(keys, default=-1) + 1)
+        self.size = max(self.size, top + 1)
 
     def _put(self, keys: Sequence[int], token_lists: Sequence[Sequence[str]], norms: Sequence[str]) -> None:
         vocab, terms = self.vocab, self.terms
@@ -149,6 +155,7 @@ class RowViews:
             nums = numbers(norm, normalized=True)
             if nums:
                 self.nums[int(key)] = frozenset(nums)
+                self.num_count[key] = len(nums)
         self.toks.put(keys, tok_arrays)
         self.bigrams.put(keys, bi_arrays)
         self.grams.put(keys, gram_arrays)
@@ -189,11 +196,11 @@ class RowViews:
         out[:, 1] = w_shared / q_weight
         out[:, 2] = np.where(b_len > 0, b_shared / np.maximum(b_len, 1), 0.0)
         out[:, 3] = g_shared / np.maximum(g_len, 1)
-        if self.nums:
-            for i, key in enumerate(rows.tolist()):
-                d_nums = self.nums.get(key)
-                if d_nums:
-                    out[i, 4], out[i, 5] = len(d_nums & q.nums), len(d_nums - q.nums)
+        out[:, 5] = self.num_count[rows]  # numbers of the row missing from the text, corrected below if it has any
+        if q.nums:
+            for i in np.flatnonzero(out[:, 5]).tolist():
+                shared = len(self.nums[int(rows[i])] & q.nums)
+                out[i, 4], out[i, 5] = shared, out[i, 5] - shared
         out[:, 6] = cos
         out[:, 7] = g_shared / max(len(q.grams), 1)
         # The text's terms covered by all the debunk's rows in its script together, and by its title alone.
@@ -243,6 +250,9 @@ class RowViews:
         v.nums = {int(k): frozenset(s.split(" ")) for k, s in zip(z["num_keys"], nums.split("\n") if nums else [],
                                                                     strict=True)}
         v.size = len(v.toks.start)
+        v.num_count = np.zeros(max(v.size, 1024), dtype=np.int32)
+        for k, ns in v.nums.items():
+            v.num_count[k] = len(ns)
         return v
 
 
