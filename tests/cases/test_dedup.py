@@ -77,3 +77,30 @@ def test_qr_code_in_a_screenshot_becomes_an_indicator(db: Any, settings: Any, tm
         kinds = set(s.execute(select(Indicator.kind, Indicator.value).join(CaseIndicator)
                               .where(CaseIndicator.case_id == cid)).all())
     assert ("domain", "scam-shop.top") in kinds and any(k == "qr" for k, _ in kinds)
+
+
+def test_vectorised_jaccard_equals_the_pairwise_one() -> None:
+    import numpy as np
+
+    from qinglang.cases import dedup
+
+    rng = np.random.default_rng(5)
+    a = np.unique(rng.integers(0, 400, 120)).astype(np.uint32)
+    others = [np.unique(rng.integers(0, 400, n)).astype(np.uint32) for n in (0, 1, 50, 120, 300)] + [a.copy()]
+    got = dedup.jaccards(a, others)
+    assert got.tolist() == [dedup.jaccard(a, o) for o in others]
+    assert got[-1] == 1.0 and got[0] == 0.0
+    assert dedup.jaccards(a[:0], others[:2]).tolist() == [0.0, 0.0]
+
+
+def test_oldest_similar_case_wins_among_many_candidates() -> None:
+    from qinglang.cases import dedup
+
+    index = dedup.DedupIndex()
+    base = "Your parcel is held at customs, pay the release fee at this link within 24 hours or it is returned"
+    # Many near-duplicates on later cases, then the same template on an older one: more candidates than one block.
+    for i in range(80):
+        index.add_text(base + f" ref {i:04d} office {i % 7}", case_id=1000 + i)
+    index.add_text(base + " ref 9999 office 9", case_id=5)
+    assert index.text_case(base + " ref 5555 office 3") == 5
+    assert index.text_case("Completely unrelated text about a football match in the rain tonight") is None

@@ -31,6 +31,7 @@ THRESHOLD = 0.7  # Jaccard similarity of the character 3-shingle sets
 LSH_BANDS = (16, 4)
 ESTIMATE_MARGIN = 0.15  # candidates whose MinHash estimate is this far below THRESHOLD skip the exact check
 MIN_CHARS = 12  # shorter texts only match exactly: a few shared characters mean nothing
+_CHECK_BLOCK = 32  # candidates checked by exact Jaccard per vectorised step (the oldest case that qualifies wins)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -127,6 +128,21 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return shared / max(len(a) + len(b) - shared, 1)
 
 
+def jaccards(a: np.ndarray, others: list[np.ndarray]) -> np.ndarray:
+    """`jaccard` of ``a`` with each of ``others`` (sorted arrays of unique codes), in one pass."""
+    if not others:
+        return np.zeros(0)
+    lens = np.fromiter(map(len, others), dtype=np.int64, count=len(others))
+    values = np.concatenate(others)
+    if len(a) and len(values):
+        pos = np.minimum(np.searchsorted(a, values), len(a) - 1)
+        hit = a[pos] == values
+    else:
+        hit = np.zeros(len(values), dtype=bool)
+    shared = np.bincount(np.repeat(np.arange(len(others)), lens), hit, minlength=len(others))
+    return shared / np.maximum(len(a) + lens - shared, 1)
+
+
 def warm(texts: list[str]) -> None:
     """Compute the signatures of these texts into the cache (outside any lock or transaction)."""
     for text in texts:
@@ -213,9 +229,12 @@ class DedupIndex:
         # Candidates share a band; the MinHash estimate (one NumPy comparison for all) drops the clearly
         # dissimilar, then the exact Jaccard decides, oldest case first.
         slots = slots[(self._sigs[slots] == sig.minhash.hashvalues).mean(axis=1) >= THRESHOLD - ESTIMATE_MARGIN]
-        for slot in sorted(slots.tolist(), key=self._cases.__getitem__):
-            if jaccard(sig.codes, self._codes[slot]) >= THRESHOLD:
-                return self._cases[slot]
+        ordered = sorted(slots.tolist(), key=self._cases.__getitem__)
+        for k in range(0, len(ordered), _CHECK_BLOCK):  # oldest cases first, a block of exact checks at a time
+            block = ordered[k : k + _CHECK_BLOCK]
+            similar = jaccards(sig.codes, [self._codes[slot] for slot in block]) >= THRESHOLD
+            if similar.any():
+                return self._cases[block[int(np.argmax(similar))]]
         return None
 
     def pdq_case(self, pdq: str) -> int | None:
