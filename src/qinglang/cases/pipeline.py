@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from qinglang import audit
@@ -97,18 +98,25 @@ def _trust(session: Session, case_id: int) -> float:
     return _trust_many(session, [case_id])[case_id]
 
 
-def _trust_many(session: Session, case_ids: list[int], joined: Counter[str] | None = None) -> dict[int, float]:
+def _trust_many(session: Session, case_ids: list[int], joined: Counter[str] | None = None,
+                distinct: dict[int, int] | None = None) -> dict[int, float]:
     """`_trust` for many cases in two queries: the cases' reports (reporter, trusted flagger, rejected), and those
     reporters' history counters (`cases.reporters`), from which their reports on the case at hand are taken out.
-    ``joined``: reports per reporter attached to cases in this transaction and not yet counted in the counters."""
+    ``joined``: reports per reporter attached to cases in this transaction and not yet counted in the counters.
+    ``distinct``: filled with each case's number of distinct reporters (read by the same query)."""
     reporters: dict[int, dict[str, bool]] = {cid: {} for cid in case_ids}
     own: Counter[tuple[str, int, bool]] = Counter()  # per reporter on the cases at hand (not history for them)
-    for cid, key, flagger, rejected in session.execute(
-            select(Report.case_id, Report.reporter_key, ApiToken.trusted_flagger, Report.rejected)
-            .outerjoin(ApiToken, ApiToken.id == Report.token_id).where(Report.case_id.in_(case_ids))):
+    # Grouped in SQL: a case with thousands of reports returns a row per reporter, not per report.
+    flagged = func.max(sql_case((ApiToken.trusted_flagger.is_(True), 1), else_=0))
+    for cid, key, flagger, rejected, n in session.execute(
+            select(Report.case_id, Report.reporter_key, flagged, Report.rejected, func.count())
+            .outerjoin(ApiToken, ApiToken.id == Report.token_id).where(Report.case_id.in_(case_ids))
+            .group_by(Report.case_id, Report.reporter_key, Report.rejected)):
         per = reporters[cid]
         per[key] = per.get(key, False) or bool(flagger)
-        own[(key, cid, bool(rejected))] += 1
+        own[(key, cid, bool(rejected))] += int(n)
+    if distinct is not None:
+        distinct.update({cid: len(per) for cid, per in reporters.items()})
     totals = reporter_history(session, {k for per in reporters.values() for k in per})
     out: dict[int, float] = {}
     for cid, per in reporters.items():
@@ -316,9 +324,8 @@ def _apply(db: Database, work: Analyzed, blocklist: list[Any]) -> None:
         events.write()
         queue_deliveries(s, deliveries)
         link_indicators(s, links, blocklist)
-        counts = dict(s.execute(select(Report.case_id, func.count(func.distinct(Report.reporter_key)))
-                                .where(Report.case_id.in_(list(touched))).group_by(Report.case_id)).all())
-        trust = _trust_many(s, list(touched), joined=joined)
+        counts: dict[int, int] = {}  # distinct reporters per case
+        trust = _trust_many(s, list(touched), joined=joined, distinct=counts)
         for case in touched.values():
             case.reporter_count = int(counts.get(case.id, 0))
             refresh_priority(s, case, now=now, trust=trust[case.id], campaigns=campaigns)
