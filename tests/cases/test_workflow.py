@@ -179,3 +179,38 @@ def test_sor_export_api(client: Any, db: Any, staff: Any, world: dict[str, Any])
     assert validate_statement(r.json()[0]) == []
     assert client.get("/v1/export/sor", headers={"Authorization": f"Bearer {agent}"}).status_code == 403
     assert client.get("/v1/export/sor?since=2999-01-01", headers={"Authorization": f"Bearer {rev}"}).json() == []
+
+
+def test_case_reporters_and_trust_are_kept_per_arrival(db: Any, settings: Any, world: dict[str, Any]) -> None:
+    for i in range(4):  # a reporter whose 4 earlier reports were all rejected (trust 0.333)
+        _report(db, settings, f"complaint number {i} about nothing at all really", who="9.9.9.9",
+                url=f"https://plat.example/y/{i}")
+    with db.read() as s:
+        earlier = [c.id for c in s.execute(select(Case).where(Case.canonical_url.like("%/y/%"))).scalars()]
+    for cid in earlier:
+        workflow.decide(db, _p(db, "a1"), cid, action="no_violation", ground="Community rules reviewed in full",
+                        facts="Nothing in the post breaks a rule")
+    url = "https://plat.example/viral/1"
+    # One transaction with a repeated reporter, then later arrivals: new, repeated, and the low-trust reporter.
+    first = [intake.submit_report(db, settings, intake.ReportInput(category="rumor", text=t, url=url),
+                                  client_key=who).report_id
+             for t, who in (("A viral rumour about tap water", "5.5.5.5"), ("tap water rumour again", "5.5.5.5"),
+                            ("someone else saw it too", "6.6.6.6"))]
+    pipeline.process_reports(db, first)
+    for text, who in (("yet another copy", "7.7.7.7"), ("copy from five again", "5.5.5.5"),
+                      ("low trust reporter", "9.9.9.9")):
+        _report(db, settings, text, url=url, who=who)
+    with db.read() as s:
+        case = s.execute(select(Case).where(Case.canonical_url == url)).scalar_one()
+        assert case.report_count == 6 and case.reporter_count == 4
+        assert case.trust_sum == pytest.approx(3 * 1.0 + 1 / 3, abs=1e-3)
+        # With no decisions in between, the running sum equals the full computation over all the reporters.
+        assert case.priority_explain["reporter_trust"]["value"] == pipeline._trust(s, case.id) == 0.833
+    with db.write() as s:  # a case from before the sum was kept: computed in full at its next report
+        legacy = s.get(Case, case.id)
+        legacy.trust_sum, legacy.reporter_count = None, 0
+    _report(db, settings, "and a fifth person", url=url, who="8.8.8.8")
+    with db.read() as s:
+        case = s.get(Case, case.id)
+        assert case.reporter_count == 5 and case.trust_sum == pytest.approx(4 * 1.0 + 1 / 3, abs=5e-3)
+        assert case.priority_explain["reporter_trust"]["value"] == pipeline._trust(s, case.id)

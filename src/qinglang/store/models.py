@@ -215,6 +215,9 @@ class Case(Base):
     priority_explain: Mapped[dict[str, Any]] = mapped_column(default=dict)
     triage: Mapped[dict[str, Any]] = mapped_column(default=dict)
     reporter_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Sum of the distinct reporters' trust, each taken when the reporter first reported on the case (the
+    # priority's reporter trust is trust_sum / reporter_count); NULL for cases from before it was kept.
+    trust_sum: Mapped[float | None] = mapped_column(Float, nullable=True)
     report_count: Mapped[int] = mapped_column(Integer, default=0)
     claimed_views: Mapped[int] = mapped_column(Integer, default=0)
     first_reported_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -233,6 +236,7 @@ class Case(Base):
 
 class Report(Base):
     __tablename__ = "reports"
+    __table_args__ = (Index("ix_reports_case_reporter", "case_id", "reporter_key"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     receipt: Mapped[str] = mapped_column(String(32), unique=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
