@@ -3,7 +3,7 @@
 The overlap features compare a text with rows of its candidate debunks. Tokenising a row, normalising it and
 cutting it into n-grams on demand cost more than all the rest of matching whenever the rows were new to the
 process (a large pool, a bulk scan, a freshly started server). So each row is encoded when it is published into
-flat, append-only integer arrays (about 0.7 kB a row), and the features of a whole shortlist are a few
+flat, append-only integer arrays (about 1 kB a row), and the features of a whole shortlist are a few
 vectorised set intersections (`overlaps`). The values are exactly those of the set arithmetic they replace.
 
 Readers never lock: `put` writes past the end that readers know of, and swaps in larger arrays when needed.
