@@ -339,7 +339,8 @@ def _join_reporters(session: Session, touched: dict[int, Case], arrivals: list[t
     """Count the reporters new to each touched case and add their trust to the case's running sum; each case's
     mean reporter trust. Work is per arriving report, not per report of the case: a viral case with thousands of
     reporters costs a pipeline transaction no more than a new one. A reporter's trust is taken when they first
-    report on the case (their history on other cases, as `_trust_many` computes it). Cases from before the sum
+    report on the case: their history on other cases, as `_trust_many` computes it, and the trusted-flagger mark
+    their report was accepted with. Cases from before the sum
     was kept are computed in full once. ``arrivals``: (case id, report) attached in this transaction."""
     legacy = {cid for cid, c in touched.items() if c.trust_sum is None}
     if legacy:
