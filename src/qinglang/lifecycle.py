@@ -33,6 +33,10 @@ def one_math_thread() -> None:
     thread per core, which saves no time there and spins on the cores the others need (measured: an analysis
     helper used 4.4-4.6 ms of CPU per report in 3.6-3.8 ms, and 3.6-4.1 ms in the same time with one thread)."""
     global _limits
+    # Libraries loaded from now on (numpy's and scipy's OpenBLAS, scikit-learn's and LightGBM's OpenMP) read these
+    # when they start; the ones already loaded are limited through threadpoolctl.
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"
     from threadpoolctl import threadpool_limits
 
     _limits = threadpool_limits(limits=1)
