@@ -19,3 +19,18 @@ def test_write_step_follows_the_arrival_rate(db: Any, settings: Any) -> None:
     with db.write() as s:
         s.execute(update(Report).values(created_at=datetime.now(UTC) - timedelta(seconds=30)))
     assert pipeline._write_step(db) == pipeline.WRITE_CHUNK  # the flood is over
+
+
+def test_a_chunk_begun_during_a_flood_finishes_in_full_transactions(db: Any, settings: Any, monkeypatch: Any) -> None:
+    ids = [intake.submit_report(db, settings, intake.ReportInput(category="rumor", text=f"after the flood {i}"),
+                                client_key=f"10.0.0.{i}").report_id for i in range(40)]
+    readings = iter([True])  # busy when the chunk starts, quiet at every later look
+    monkeypatch.setattr(pipeline, "_intake_busy", lambda db: next(readings, False))
+    monkeypatch.setattr(pipeline.time, "sleep", lambda seconds: None)
+    sizes: list[int] = []
+    apply = pipeline._apply
+    monkeypatch.setattr(pipeline, "_apply", lambda db, work, blocklist: (sizes.append(len(work)),
+                                                                          apply(db, work, blocklist)))
+    assert pipeline.process_reports(db, ids) == 40
+    # Two reports while busy, then the rest of the same chunk in transactions of WRITE_CHUNK (not 19 more of 2).
+    assert sizes == [pipeline.BUSY_WRITE_CHUNK, pipeline.WRITE_CHUNK, 40 - 2 - pipeline.WRITE_CHUNK]

@@ -237,11 +237,17 @@ def process_reports(db: Database, report_ids: list[int]) -> int:
                 for (_, text, _), form in zip(items[i], signatures, strict=True):
                     dedup.remember(text, form)
             work = [(r, m, t) for r, (m, t) in zip(chunks[i], results, strict=True)]
-            for k in range(0, len(work), step):
+            k = 0
+            while k < len(work):
                 started = time.monotonic()
                 _apply(db, work[k : k + step], blocklist)
-                if step < WRITE_CHUNK:  # intake is busy: hold SQLite's one write lock a bounded share of the time
+                k += step
+                if step < WRITE_CHUNK:
+                    # Intake is busy: hold SQLite's one write lock a bounded share of the time, then look again, so
+                    # the rest of a chunk begun during a flood is not written two reports a second after it ended.
                     time.sleep(min((time.monotonic() - started) * BUSY_PAUSE, BUSY_PAUSE_MAX))
+                    if k < len(work):
+                        step = _write_step(db)
     REPORTS_PROCESSED.inc(len(reports))
     return len(reports)
 
