@@ -30,8 +30,8 @@ _limits: object = None
 def one_math_thread() -> None:
     """Limit this process's BLAS and OpenMP pools to one thread. For a process that is one of several busy ones
     on the same cores (analysis helpers, scan workers): numpy's OpenBLAS and the OpenMP runtimes otherwise start a
-    thread per core, which saves no time there and spins on the cores the others need (measured: an analysis
-    helper used 4.4-4.6 ms of CPU per report in 3.6-3.8 ms, and 3.6-4.1 ms in the same time with one thread)."""
+    thread per core, which saves no time there and spins on the cores the others need (`benchmarks/
+    bench_pipeline.py --processes 2`: the analysis helpers' CPU per report fell from 4.5 to 3.7-3.8 ms)."""
     global _limits
     # Libraries loaded from now on (numpy's and scipy's OpenBLAS, scikit-learn's and LightGBM's OpenMP) read these
     # when they start; the ones already loaded are limited through threadpoolctl.
