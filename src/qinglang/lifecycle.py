@@ -24,19 +24,15 @@ def die_with_parent(expected_parent: int | None = None) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-_limits: object = None
-
-
 def one_math_thread() -> None:
     """Limit this process's BLAS and OpenMP pools to one thread. For a process that is one of several busy ones
     on the same cores (analysis helpers, scan workers): numpy's OpenBLAS and the OpenMP runtimes otherwise start a
     thread per core, which saves no time there and spins on the cores the others need (`benchmarks/
     bench_pipeline.py --processes 2`: the analysis helpers' CPU per report fell from 4.5 to 3.7-3.8 ms)."""
-    global _limits
     # Libraries loaded from now on (numpy's and scipy's OpenBLAS, scikit-learn's and LightGBM's OpenMP) read these
     # when they start; the ones already loaded are limited through threadpoolctl.
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = "1"
     from threadpoolctl import threadpool_limits
 
-    _limits = threadpool_limits(limits=1)
+    threadpool_limits(limits=1)  # stays in force: the returned object only restores the limits if used as a context

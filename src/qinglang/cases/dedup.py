@@ -18,6 +18,7 @@ from datasketch import MinHash, MinHashLSH
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from qinglang.arrays import sorted_lookup
 from qinglang.media.hashing import PDQ_MATCH_THRESHOLD, hamming
 from qinglang.store.models import Case, Report, ReportImage
 from qinglang.taxonomy import OPEN_CASE_STATES
@@ -133,12 +134,7 @@ def jaccards(a: np.ndarray, others: list[np.ndarray]) -> np.ndarray:
     if not others:
         return np.zeros(0)
     lens = np.fromiter(map(len, others), dtype=np.int64, count=len(others))
-    values = np.concatenate(others)
-    if len(a) and len(values):
-        pos = np.minimum(np.searchsorted(a, values), len(a) - 1)
-        hit = a[pos] == values
-    else:
-        hit = np.zeros(len(values), dtype=bool)
+    hit = sorted_lookup(a, np.concatenate(others))[1]
     shared = np.bincount(np.repeat(np.arange(len(others)), lens), hit, minlength=len(others))
     return shared / np.maximum(len(a) + lens - shared, 1)
 

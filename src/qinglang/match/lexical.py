@@ -19,6 +19,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
+from qinglang.arrays import sorted_lookup
 from qinglang.text.normalize import normalize
 from qinglang.text.segment import tokens as _segment
 
@@ -95,12 +96,8 @@ class LexScores:
 
     def lookup(self, keys: Sequence[int]) -> np.ndarray:
         out = np.zeros(len(keys), dtype=np.float32)
-        mk = self.main_keys
-        karr = np.asarray(keys, dtype=np.int64)
-        if len(mk) and len(karr):
-            pos = np.minimum(np.searchsorted(mk, karr), len(mk) - 1)
-            hit = mk[pos] == karr
-            out[hit] = self.main_scores[pos[hit]]
+        pos, hit = sorted_lookup(self.main_keys, np.asarray(keys, dtype=np.int64))
+        out[hit] = self.main_scores[pos[hit]]
         if self.delta:
             for i, key in enumerate(keys):
                 if key in self.delta:

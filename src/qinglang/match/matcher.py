@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qinglang.arrays import concat_ranges
 from qinglang.errors import Invalid
 from qinglang.match.embedder import Embedder, get_embedder
 from qinglang.match.features import FEATURES, PAIR_IDX, build_matrix, numbers
@@ -424,13 +425,13 @@ class Matcher:
             l_keys = keys[lex_row[lexed]]
             # The debunks' other rows in the text's script (all its rows together, and its title alone).
             c_counts, c_starts = counts[lexed], starts[lexed]
-            pos = np.repeat(c_starts - (np.cumsum(c_counts) - c_counts), c_counts) + np.arange(int(c_counts.sum()))
+            pos = concat_ranges(c_starts, c_counts)
             owner = np.repeat(np.arange(len(lexed)), c_counts)
             keep = same[pos] & (keys[pos] != l_keys[owner])
             views, lex, table = self._views, self._lex, self._idf
             feats = views.overlaps(
                 views.query(qv.toks, qv.gram_codes, qv.nums),
-                lambda ids: table.values(ids, lex, views.terms, lex.idf, lex.version),
+                lambda ids: table.values(ids, lex, views.terms),
                 q_weight, q_norm, l_keys, keys[pos[keep]], owner[keep], title[pos[keep]])
             pair[lexed] = feats
             # A body row that covers most of the debunk's terms explains the match better than the dense best.

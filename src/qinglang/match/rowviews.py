@@ -15,10 +15,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from qinglang.arrays import concat_ranges, sorted_lookup
 from qinglang.match.features import _NOSPACE, numbers
+
+if TYPE_CHECKING:
+    from qinglang.match.lexical import LexicalIndex
 
 _I64 = np.zeros(0, dtype=np.int64)
 _SLICE = 4096
@@ -36,17 +41,14 @@ def gram_codes(norm: str) -> np.ndarray:
 
 def _sorted_in(values: np.ndarray, sorted_ref: np.ndarray) -> np.ndarray:
     """Boolean mask: which ``values`` occur in the sorted array ``sorted_ref``."""
-    if not len(sorted_ref) or not len(values):
-        return np.zeros(len(values), dtype=bool)
-    pos = np.minimum(np.searchsorted(sorted_ref, values), len(sorted_ref) - 1)
-    return sorted_ref[pos] == values
+    return sorted_lookup(sorted_ref, values)[1]
 
 
 class _Flat:
     """Variable-length integer arrays keyed by row: one flat buffer plus a start and a length per key."""
 
     def __init__(self, dtype: type) -> None:
-        self.data = np.zeros(1024, dtype=dtype)
+        self.data: np.ndarray = np.zeros(1024, dtype=dtype)
         self.used = 0
         self.start = np.zeros(1024, dtype=np.int64)
         self.length = np.zeros(1024, dtype=np.int32)
@@ -79,10 +81,7 @@ class _Flat:
         """The arrays of ``keys`` concatenated, and which of ``keys`` (by position) each value belongs to."""
         lens = self.length[keys].astype(np.int64)
         starts = self.start[keys]
-        seg = np.repeat(np.arange(len(keys)), lens)
-        total = len(seg)
-        offsets = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
-        return self.data[offsets], seg
+        return self.data[concat_ranges(starts, lens)], np.repeat(np.arange(len(keys)), lens)
 
     def lengths(self, keys: np.ndarray) -> np.ndarray:
         return self.length[keys].astype(np.int64)
@@ -226,7 +225,7 @@ class RowViews:
     # ---- persistence ----------------------------------------------------------------------
     def save(self, path: Path) -> None:
         # Tokens never hold a newline (they are cut at white space), numbers are digits and separators.
-        arrays: dict[str, np.ndarray] = {"terms": _blob("\n".join(self.terms)),
+        arrays: dict[str, Any] = {"terms": _blob("\n".join(self.terms)),
                                          "n_terms": np.asarray([len(self.terms)], dtype=np.int64)}
         for name, flat in (("toks", self.toks), ("bigrams", self.bigrams), ("grams", self.grams)):
             arrays.update({f"{name}_{k}": v for k, v in flat.arrays(self.size).items()})
@@ -264,19 +263,19 @@ class IdfTable:
     """Idf values by token id, filled on demand from the lexical index and dropped when that index changes."""
 
     def __init__(self) -> None:
-        self._state: tuple[object, int, np.ndarray] | None = None
+        self._state: tuple[LexicalIndex, int, np.ndarray] | None = None
 
-    def values(self, ids: np.ndarray, lex: object, terms: list[str], idf: Callable[[str], float],
-               version: int) -> np.ndarray:
+    def values(self, ids: np.ndarray, lex: LexicalIndex, terms: list[str]) -> np.ndarray:
+        """Idf of the tokens ``ids`` (ids into ``terms``) in ``lex`` as it is now."""
         state = self._state
-        if state is None or state[0] is not lex or state[1] != version or len(state[2]) < len(terms):
-            state = self._state = (lex, version, np.full(max(len(terms), 1024), np.nan))
+        if state is None or state[0] is not lex or state[1] != lex.version or len(state[2]) < len(terms):
+            state = self._state = (lex, lex.version, np.full(max(len(terms), 1024), np.nan))
         table = state[2]
         vals = table[ids]
         missing = np.isnan(vals)
         if missing.any():
             for i in np.unique(ids[missing]).tolist():
-                table[i] = idf(terms[i])
+                table[i] = lex.idf(terms[i])
             vals = table[ids]
         return vals
 
