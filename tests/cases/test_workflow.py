@@ -116,15 +116,20 @@ def test_appeal_is_decided_by_someone_else(db: Any, settings: Any, world: dict[s
     assert "ann_reviewer" not in str(st) and "bo_reviewer" not in str(st)  # no staff names reach the reporter
 
 
-def test_rejected_reports_lower_reporter_trust(db: Any, settings: Any, world: dict[str, Any]) -> None:
+def _rejected_history(db: Any, settings: Any, who: str, path: str) -> None:
+    """Four reports by ``who`` on separate cases under ``path``, each decided "no violation"."""
     for i in range(4):
-        _report(db, settings, f"complaint number {i} about nothing at all really", who="9.9.9.9",
-                url=f"https://plat.example/x/{i}")
+        _report(db, settings, f"complaint number {i} about nothing at all really", who=who,
+                url=f"https://plat.example/{path}/{i}")
     with db.read() as s:
-        cases = [c.id for c in s.execute(select(Case).where(Case.canonical_url.like("%/x/%"))).scalars()]
+        cases = [c.id for c in s.execute(select(Case).where(Case.canonical_url.like(f"%/{path}/%"))).scalars()]
     for cid in cases:
         workflow.decide(db, _p(db, "a1"), cid, action="no_violation", ground="Community rules reviewed in full",
                         facts="Nothing in the post breaks a rule")
+
+
+def test_rejected_reports_lower_reporter_trust(db: Any, settings: Any, world: dict[str, Any]) -> None:
+    _rejected_history(db, settings, "9.9.9.9", "x")
     _report(db, settings, "yet another complaint from the same person, again", who="9.9.9.9",
             url="https://plat.example/x/new")
     with db.read() as s:
@@ -182,14 +187,7 @@ def test_sor_export_api(client: Any, db: Any, staff: Any, world: dict[str, Any])
 
 
 def test_case_reporters_and_trust_are_kept_per_arrival(db: Any, settings: Any, world: dict[str, Any]) -> None:
-    for i in range(4):  # a reporter whose 4 earlier reports were all rejected (trust 0.333)
-        _report(db, settings, f"complaint number {i} about nothing at all really", who="9.9.9.9",
-                url=f"https://plat.example/y/{i}")
-    with db.read() as s:
-        earlier = [c.id for c in s.execute(select(Case).where(Case.canonical_url.like("%/y/%"))).scalars()]
-    for cid in earlier:
-        workflow.decide(db, _p(db, "a1"), cid, action="no_violation", ground="Community rules reviewed in full",
-                        facts="Nothing in the post breaks a rule")
+    _rejected_history(db, settings, "9.9.9.9", "y")  # a reporter whose 4 earlier reports were rejected: trust 0.333
     url = "https://plat.example/viral/1"
     # One transaction with a repeated reporter, then later arrivals: new, repeated, and the low-trust reporter.
     first = [intake.submit_report(db, settings, intake.ReportInput(category="rumor", text=t, url=url),
