@@ -1,7 +1,9 @@
 """Evaluate the claim matcher on CT2022 2A (and, when present, the team's Chinese set).
 
 Usage: python benchmarks/eval_match.py [--data ../shared/data/claim-matching/ct2022-2a-en] [--zh tests/data/match_zh]
-Prints one line per evaluation; numbers for docs/match.md come from here. Never writes into the repo.
+Queries are dated by their embedded-tweet signature line (see qinglang.match.dates); Dev-Test is also run
+with the dates withheld. Prints one line per evaluation; numbers for docs/match.md come from here. Never writes
+into the repo.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ from qinglang.match.reranker import Scorer, load_scorer
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(name: str, matcher: Matcher, queries: Path, qrels: Path) -> None:
+def run(name: str, matcher: Matcher, queries: Path, qrels: Path, *, dates: bool = True) -> None:
     q = load_queries(queries)
     r = load_qrels(qrels)
     q = [x for x in q if x[0] in r]
     t = time.perf_counter()
-    ranks = rank_queries(matcher, q, k=10)
+    ranks = rank_queries(matcher, q, k=10, dates=dates)
     m = metrics(ranks, r)
     dt = time.perf_counter() - t
     print(f"{name:34s} n={len(q):4d} {summary_line(m)} recall@5={m['recall@5']:.4f} ({dt:.1f}s)", flush=True)
@@ -35,8 +37,15 @@ def main() -> None:
     ap.add_argument("--fallback", action="store_true", help="use z-score fusion instead of the trained re-ranker")
     ap.add_argument("--splits", default="dev,devtest")
     ap.add_argument("--pair-k", default="", help="comma-separated shortlist sizes to compare on CT2022 (e.g. 30,20,15)")
+    ap.add_argument("--model", type=Path, help="re-ranker model file (default: the shipped one)")
+    ap.add_argument("--calibration", type=Path, help="its calibration JSON (with --model)")
     args = ap.parse_args()
-    scorer = load_scorer(Path("/nonexistent"), Path("/nonexistent")) if args.fallback else load_scorer()
+    if args.fallback:
+        scorer = load_scorer(Path("/nonexistent"), Path("/nonexistent"))
+    elif args.model:
+        scorer = load_scorer(args.model, args.calibration or args.model.with_suffix(".json"))
+    else:
+        scorer = load_scorer()
     label = "fusion" if args.fallback else ("reranker" if scorer.booster is not None else "fusion")
     d = args.data
     if d.is_dir():
@@ -58,6 +67,9 @@ def main() -> None:
         if "devtest" in splits:
             run(f"ct2022 dev-test [{label}]", m, d / "CT2022-Task2A-EN-Dev-Test_Queries.tsv",
                 d / "CT2022-Task2A-EN-Dev-Test_QRELs.tsv")
+            # The same posts with their dates withheld: what undated input (most reports) gets.
+            run(f"ct2022 dev-test, no dates [{label}]", m, d / "CT2022-Task2A-EN-Dev-Test_Queries.tsv",
+                d / "CT2022-Task2A-EN-Dev-Test_QRELs.tsv", dates=False)
     z = args.zh
     if (z / "pool_zh.jsonl").is_file():
         _zh(z, scorer, label)

@@ -23,7 +23,8 @@ from qinglang.errors import Invalid, QinglangError
 
 T = TypeVar("T")
 PoolOpt = Annotated[
-    Path | None, typer.Option("--pool", help="Claim pool JSONL (vclaim_id, vclaim[, title, variants]); default: store")
+    Path | None,
+    typer.Option("--pool", help="Claim pool JSONL (vclaim_id, vclaim[, title, variants, date]); default: store"),
 ]
 
 
@@ -60,11 +61,12 @@ def match_cmd(
     pool: PoolOpt = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, max=100)] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print hits as JSON")] = False,
+    date: Annotated[str | None, typer.Option("--date", help="When the text was posted (YYYY-MM-DD)")] = None,
 ) -> None:
     """Find the debunks a text repeats."""
     if not text.strip():
         _fail("empty text")
-    hits = _guard(lambda: _matcher(pool).match(text, top_k=top_k))
+    hits = _guard(lambda: _matcher(pool).match(text, top_k=top_k, date=date))
     if as_json:
         print(json.dumps([asdict(h) for h in hits], ensure_ascii=False, indent=1))
         return
@@ -106,6 +108,8 @@ def eval_match_cmd(
     pool: Annotated[Path, typer.Option("--pool", help="Claim pool JSONL")],
     queries: Annotated[Path, typer.Option("--queries", help="Queries TSV id<TAB>text")],
     qrels: Annotated[Path, typer.Option("--qrels", help="Qrels TSV qid 0 vclaim_id 1")],
+    dates: Annotated[bool, typer.Option("--dates/--no-dates",
+                                        help="Date queries by their embedded-tweet signature line")] = True,
 ) -> None:
     """Evaluate claim matching (CheckThat! 2A metrics)."""
     from qinglang.match import Matcher
@@ -114,7 +118,7 @@ def eval_match_cmd(
     def run() -> dict[str, float]:
         rel = load_qrels(qrels)
         qs = [q for q in load_queries(queries) if q[0] in rel]
-        return metrics(rank_queries(Matcher(load_pool(pool)), qs, k=10), rel)
+        return metrics(rank_queries(Matcher(load_pool(pool)), qs, k=10, dates=dates), rel)
 
     m = _guard(run)
     table = Table(title="claim matching")

@@ -1,6 +1,6 @@
 """Evaluation of claim matching in the CLEF CheckThat! 2022 Task 2A formats.
 
-Loaders for the formats in DESIGN.md (pool JSONL ``vclaim_id``/``vclaim``/optional ``title``; queries TSV
+Loaders for the formats in DESIGN.md (pool JSONL ``vclaim_id``/``vclaim``/optional ``title`` and ``date``; queries TSV
 ``id<TAB>text``; qrels TSV ``qid<TAB>0<TAB>vclaim_id<TAB>1``) and the task's metrics: MAP@k, P@1 and
 Recall@k, averaged over the queries that have relevance judgements, with the relevant-document count of
 the official scorer (AP@k divides by all relevant documents of the query). Never writes files.
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import date
 from pathlib import Path
 
 from qinglang.errors import Invalid, NotFound
+from qinglang.match.dates import parse_date, signature_date
 from qinglang.match.types import ClaimDoc
 
 
@@ -24,7 +26,7 @@ def _open(path: Path) -> list[str]:
 
 
 def load_pool(path: Path) -> list[ClaimDoc]:
-    """Claim pool JSONL → ClaimDocs (``variants`` and ``lang`` are read when present)."""
+    """Claim pool JSONL → ClaimDocs (``variants``, ``lang`` and the publication ``date`` are read when present)."""
     docs: list[ClaimDoc] = []
     for n, line in enumerate(_open(path), start=1):
         if not line.strip():
@@ -36,11 +38,20 @@ def load_pool(path: Path) -> list[ClaimDoc]:
                     id=str(rec["vclaim_id"]), claim=str(rec["vclaim"]),
                     variants=tuple(str(v) for v in rec.get("variants", ()) or ()),
                     title=str(rec.get("title") or ""), lang=str(rec.get("lang") or "und"),
+                    published=_lenient_date(rec.get("date") or rec.get("published")),
                 )
             )
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
             raise Invalid(f"{path}:{n}: not a pool record with vclaim_id and vclaim ({e})") from e
     return docs
+
+
+def _lenient_date(value: object) -> date | None:
+    """A pool record's publication date; scraped pools carry a few unreadable ones, which count as unknown."""
+    try:
+        return parse_date(value or None)
+    except Invalid:
+        return None
 
 
 def _unquote(text: str) -> str:
@@ -117,12 +128,14 @@ def summary_line(m: Mapping[str, float]) -> str:
 
 
 def rank_queries(matcher: object, queries: Sequence[tuple[str, str]], *, k: int = 10,
-                 batch: int = 64) -> dict[str, list[str]]:
-    """Run a Matcher over the queries and return {qid: ranked debunk ids}."""
+                 batch: int = 64, dates: bool = True) -> dict[str, list[str]]:
+    """Run a Matcher over the queries and return {qid: ranked debunk ids}. ``dates``: a query that ends with
+    an embedded post's signature line ("— Name (@handle) January 28, 2021") is matched as posted that day."""
     out: dict[str, list[str]] = {}
     for i in range(0, len(queries), batch):
         chunk = queries[i : i + batch]
-        hits = matcher.match_many([t for _, t in chunk], top_k=k)  # type: ignore[attr-defined]
+        when = [signature_date(t) if dates else None for _, t in chunk]
+        hits = matcher.match_many([t for _, t in chunk], top_k=k, dates=when)  # type: ignore[attr-defined]
         for (qid, _), hs in zip(chunk, hits, strict=True):
             out[qid] = [h.id for h in hs]
     return out

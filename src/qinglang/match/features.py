@@ -4,7 +4,9 @@ Only robust, language-neutral signals: dense similarity and its rank/gap within 
 BM25 score/rank/ratio, idf-weighted term coverage and cosine, bigram and character n-gram overlap (both
 directions), shared numbers, and the text's overlap with the debunk's title and with all its rows together.
 Lexical features are NaN when the text and the debunk are in different scripts (cross-lingual), so the
-model falls back on the dense signal instead of reading "no overlap" as "no match".
+model falls back on the dense signal instead of reading "no overlap" as "no match". The date features (the
+gap in days between the post and the debunk's publication, and its rank among the candidates) are NaN when
+either date is unknown.
 Never embeds, never touches the store.
 """
 
@@ -23,7 +25,7 @@ FEATURES = (
     "bm25_best", "bm25_title", "bm25_rank", "bm25_ratio", "bm25_z",
     "cover_doc", "cover_query", "bigram", "char3", "num_shared", "num_missing",
     "q_len", "d_len", "best_rank", "fused_z",
-    "tfidf_cos", "char3_q", "cover_query_all", "title_cover_q", "title_bigram",
+    "tfidf_cos", "char3_q", "cover_query_all", "title_cover_q", "title_bigram", "date_gap", "date_rank",
 )
 LEXICAL = frozenset(
     {"bm25_best", "bm25_title", "bm25_rank", "bm25_ratio", "bm25_z", "cover_doc", "cover_query", "bigram", "char3",
@@ -81,10 +83,12 @@ def build_matrix(
     pair_lex: np.ndarray,
     q_len: int,
     d_len: np.ndarray,
+    day_gap: np.ndarray | None = None,
 ) -> np.ndarray:
     """Assemble the (n_candidates, len(FEATURES)) matrix from per-candidate raw scores.
 
-    ``pair_lex`` holds the per-candidate ``PAIR`` features (in that order).
+    ``pair_lex`` holds the per-candidate ``PAIR`` features (in that order); ``day_gap`` the absolute gap in days
+    between the text's date and each debunk's (NaN where unknown; None: the text has no date).
     """
     n = len(dense_best)
     x = np.full((n, len(FEATURES)), np.nan, dtype=np.float32)
@@ -99,6 +103,10 @@ def build_matrix(
         dense_best, dense_title, np.log1p(d_rank), dense_best - dense_best.max(), dz,
         np.full(n, np.log1p(q_len)), np.log1p(d_len), np.log1p(np.where(ok, np.minimum(d_rank, b_rank), d_rank)),
     ))
+    if day_gap is not None and np.isfinite(day_gap).any():
+        known = np.isfinite(day_gap)
+        x[:, _DATE_COLS[0]] = np.log1p(day_gap)
+        x[:, _DATE_COLS[1]] = np.where(known, np.log1p(_ranks(np.where(known, -day_gap, -np.inf))), np.nan)
     if any_ok:
         top_b = max(float(bm25_best[ok].max()), 1e-6)
         bz = _zscores(bm25_best, bm25_ref)
@@ -109,5 +117,6 @@ def build_matrix(
 
 _DENSE_COLS = np.array([FEATURES.index(f) for f in (
     "dense_best", "dense_title", "dense_rank", "dense_gap", "dense_z", "q_len", "d_len", "best_rank")])
+_DATE_COLS = (FEATURES.index("date_gap"), FEATURES.index("date_rank"))
 _LEX_COLS = np.array([FEATURES.index(f) for f in (
     "bm25_best", "bm25_title", "bm25_rank", "bm25_ratio", "bm25_z", "fused_z", *PAIR)])

@@ -23,6 +23,7 @@ import numpy as np
 
 from qinglang.arrays import concat_ranges
 from qinglang.errors import Invalid
+from qinglang.match.dates import day_number, parse_date
 from qinglang.match.embedder import Embedder, get_embedder
 from qinglang.match.features import FEATURES, PAIR_IDX, build_matrix, numbers
 from qinglang.match.index import EXACT_LIMIT, ClaimIndex, NumpyIndex, UsearchIndex, make_index
@@ -54,6 +55,10 @@ LEX_K = 30
 # Candidates that get the (costly) pair features and the re-ranker, chosen by fused z-score of the cheap
 # evidence. Measured on CT2022 Dev: see docs/match.md.
 PAIR_K = 30
+# A dated text also gets, as candidates, the DATE_K debunks most similar to it (dense) among those published
+# within DATE_WINDOW days of it, either side; they skip the shortlist. Chosen on CT2022 Train+Dev: docs/match.md.
+DATE_WINDOW = 30
+DATE_K = 10
 FORMAT_VERSION = 1
 _URLISH = re.compile(r"(?:https?://|www\.|pic\.twitter\.com/)\S+", re.IGNORECASE)
 _HANDLE = re.compile(r"(?<![\w@])@\w{1,40}")
@@ -88,7 +93,7 @@ def _view(text: str) -> _View:
     return _View(toks, frozenset(toks), gram_codes(norm), frozenset(numbers(norm, normalized=True)))
 
 
-_FACTS = np.dtype([("title", "?"), ("lang", "i2"), ("dlen", "f4")])
+_FACTS = np.dtype([("title", "?"), ("lang", "i2"), ("dlen", "f4"), ("day", "f4")])
 _EMPTY_VIEW = _View((), frozenset(), np.zeros(0, dtype=np.int64), frozenset())
 _DZ, _BZ = FEATURES.index("dense_z"), FEATURES.index("bm25_z")
 
@@ -100,14 +105,16 @@ def _group_best(values: np.ndarray, starts: np.ndarray, grp: np.ndarray) -> tupl
     return best, np.minimum.reduceat(pos, starts)
 
 
-def _shortlist(x: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` candidates with the best fused z-score (dense counted twice without lexical)."""
+def _shortlist(x: np.ndarray, k: int, keep: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the ``k`` candidates with the best fused z-score (dense counted twice without lexical), plus
+    those flagged in ``keep``."""
     if len(x) <= k:
         return np.arange(len(x))
     dz = np.nan_to_num(x[:, _DZ], nan=-10.0)
     bz = x[:, _BZ]
     fused = dz + np.where(np.isnan(bz), dz, bz)
-    return np.sort(np.argpartition(-fused, k - 1)[:k])
+    top = np.argpartition(-fused, k - 1)[:k]
+    return np.union1d(top, np.flatnonzero(keep)) if keep is not None and keep.any() else np.sort(top)
 
 
 @dataclass(frozen=True)
@@ -208,6 +215,7 @@ class Matcher:
             for d in latest.values():
                 rows = _rows_of(d)
                 d_len = len(_cached_tokens(d.claim))
+                day = day_number(d.published, field="published")
                 rk = []
                 for kind, text in rows:
                     key = len(self._row_doc)
@@ -216,7 +224,7 @@ class Matcher:
                     self._row_kind.append(kind)
                     self._row_text.append(text)
                     self._row_lang.append(lang if lang != "und" else d.lang)
-                    self._set_facts(key, kind, self._row_lang[key], d_len)
+                    self._set_facts(key, kind, self._row_lang[key], d_len, day)
                     rk.append(key)
                     keys.append(key)
                     texts.append(text)
@@ -243,14 +251,15 @@ class Matcher:
             if self._lex.delta_size > max(2000, len(self._lex) // 10):
                 self._compact_locked()
 
-    def _set_facts(self, key: int, kind: str, lang: str, d_len: int) -> None:
+    def _set_facts(self, key: int, kind: str, lang: str, d_len: int, day: float) -> None:
         facts = self._facts
         if key >= len(facts):
             grown = np.zeros(max(1024, 2 * len(facts), key + 1), dtype=_FACTS)
+            grown["day"] = np.nan
             grown[: len(facts)] = facts
             self._facts = facts = grown
         code = self._lang_codes.setdefault(lang, len(self._lang_codes))
-        facts[key] = (kind == "title", code, d_len)
+        facts[key] = (kind == "title", code, d_len, day)
 
     def remove(self, ids: Iterable[str]) -> None:
         """Withdraw debunks; unknown ids are ignored."""
@@ -286,9 +295,10 @@ class Matcher:
             self._dense = dense
 
     # ---- matching -------------------------------------------------------------------------
-    def match(self, text: str, *, top_k: int = 5, lang: str | None = None) -> list[MatchHit]:
-        """Ranked debunks for ``text``, best first (at most ``top_k``)."""
-        return self.match_many([text], top_k=top_k, langs=[lang])[0]
+    def match(self, text: str, *, top_k: int = 5, lang: str | None = None, date: object = None) -> list[MatchHit]:
+        """Ranked debunks for ``text``, best first (at most ``top_k``). ``date``: when the text was posted
+        (a date or ISO 8601 string), if known; see ``dates``."""
+        return self.match_many([text], top_k=top_k, langs=[lang], dates=[date])[0]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """The texts' query vectors (what ``match_many(..., vectors=)`` takes; lets callers embed ahead)."""
@@ -296,13 +306,13 @@ class Matcher:
 
     def match_many(
         self, texts: Sequence[str], *, top_k: int = 5, langs: Sequence[str | None] | None = None,
-        vectors: np.ndarray | None = None, explain: bool = True,
+        vectors: np.ndarray | None = None, explain: bool = True, dates: Sequence[object] | None = None,
     ) -> list[list[MatchHit]]:
         """Like ``match`` for many texts, embedding them in batches (or using ``vectors`` from ``embed``).
         ``explain=False``: hits without explanation and matched text (callers that keep only ids and scores)."""
         if top_k <= 0:
             raise Invalid("top_k must be positive", field="top_k")
-        cands = self.candidates_many(texts, langs=langs, vectors=vectors)
+        cands = self.candidates_many(texts, langs=langs, vectors=vectors, dates=dates)
         out: list[list[MatchHit]] = []
         cal = self.scorer.calibration
         # One re-ranker call for the whole batch (per-call overhead dominates at a few dozen rows).
@@ -326,13 +336,17 @@ class Matcher:
 
     def candidates_many(
         self, texts: Sequence[str], *, langs: Sequence[str | None] | None = None, lexical: bool = True,
-        vectors: np.ndarray | None = None,
+        vectors: np.ndarray | None = None, dates: Sequence[object] | None = None,
     ) -> list[Candidates]:
-        """Candidate debunks and features for each text (``lexical=False`` simulates cross-lingual input)."""
+        """Candidate debunks and features for each text (``lexical=False`` simulates cross-lingual input;
+        ``dates``: when each text was posted, None where unknown)."""
         if isinstance(texts, str):
             raise Invalid("texts must be a sequence of strings")
         if not texts:
             return []
+        if dates is not None and len(dates) != len(texts):
+            raise Invalid("dates must have one entry per text", field="dates")
+        days = [day_number(d) for d in dates] if dates is not None else [math.nan] * len(texts)
         if not self._docs:
             return [Candidates([], np.zeros((0, len(FEATURES)), dtype=np.float32)) for _ in texts]
         vecs = self.embed(texts) if vectors is None else np.asarray(vectors, dtype=np.float32)
@@ -341,7 +355,7 @@ class Matcher:
         dk, ds = self._dense.search(vecs, DENSE_K)
         langs = list(langs) if langs is not None else [None] * len(texts)
         return [
-            self._candidates(t, vecs[i], dk[i], ds[i], langs[i] or detect_lang(t), lexical)
+            self._candidates(t, vecs[i], dk[i], ds[i], langs[i] or detect_lang(t), lexical, days[i])
             for i, t in enumerate(texts)
         ]
 
@@ -351,8 +365,29 @@ class Matcher:
             self._background = self.embedder.embed(list(BACKGROUND_CLAIMS))
         return np.sort(self._background @ qvec.astype(np.float32))[::-1].astype(np.float32)
 
+    def _date_window(self, qvec: np.ndarray, qday: float) -> list[int]:
+        """Rows of the DATE_K live debunks most similar to the text among those published within DATE_WINDOW days."""
+        n_rows = len(self._row_doc)
+        day = self._facts["day"][:n_rows]
+        near = np.flatnonzero(np.abs(day - qday) <= DATE_WINDOW)
+        if not len(near):
+            return []
+        sims = self._dense.get(near) @ qvec
+        row_doc, docs = self._row_doc, self._docs
+        out: list[int] = []
+        seen: set[str] = set()
+        for i in np.argsort(-sims, kind="stable").tolist():
+            d = row_doc[int(near[i])]
+            if d is not None and d in docs and d not in seen:
+                seen.add(d)
+                out.append(int(near[i]))
+                if len(out) == DATE_K:
+                    break
+        return out
+
     def _candidates(
-        self, text: str, qvec: np.ndarray, dkeys: np.ndarray, dsims: np.ndarray, qlang: str, lexical: bool
+        self, text: str, qvec: np.ndarray, dkeys: np.ndarray, dsims: np.ndarray, qlang: str, lexical: bool,
+        qday: float = math.nan,
     ) -> Candidates:
         row_doc, row_kind, row_text = self._row_doc, self._row_kind, self._row_text
         docs, doc_rows = self._docs, self._doc_rows
@@ -367,6 +402,12 @@ class Matcher:
         for k, _ in lex_top:
             if (d := row_doc[k]) is not None and d in docs:
                 order[d] = None
+        window: set[str] = set()
+        if not math.isnan(qday):
+            for k in self._date_window(qvec, qday):
+                if (d := row_doc[k]) is not None:
+                    window.add(d)
+                    order[d] = None
         ids = [d for d in order if d in doc_rows]
         if not ids:
             return Candidates([], np.zeros((0, len(FEATURES)), dtype=np.float32))
@@ -405,13 +446,17 @@ class Matcher:
         if len(bref) < LEX_K:
             bref = np.concatenate([bref, np.zeros(LEX_K - len(bref), dtype=np.float32)])
         pair = np.zeros((len(ids), len(PAIR_IDX)), dtype=np.float32)
+        day_gap = None if math.isnan(qday) else np.abs(facts["day"][starts] - qday)
         x = build_matrix(
             dense_best=dense_best.astype(np.float32), dense_title=dense_title, dense_ref=dref, bm25_best=bm_best,
             bm25_title=bm_title, bm25_ref=bref, lexical_ok=lex_ok, pair_lex=pair, q_len=len(q_toks), d_len=d_len,
+            day_gap=day_gap,
         )
-        # Only a shortlist by the cheap evidence gets the pair features and goes to the re-ranker; the
-        # rank and z-score features above were computed over all candidates, as in training.
-        sel = _shortlist(x, PAIR_K).tolist()
+        # Only a shortlist by the cheap evidence (and the date window's candidates) gets the pair features and
+        # goes to the re-ranker; the rank and z-score features above were computed over all candidates, as in
+        # training.
+        keep = np.fromiter((d in window for d in ids), dtype=bool, count=len(ids)) if window else None
+        sel = _shortlist(x, PAIR_K, keep).tolist()
         qv = _view(text) if q_toks else _EMPTY_VIEW
         q_set = qv.tok_set
         idf = self._lex.idf
@@ -468,7 +513,8 @@ class Matcher:
             with (path / "docs.jsonl").open("w", encoding="utf-8") as f:
                 for d in self._docs.values():
                     rec = {"id": d.id, "claim": d.claim, "variants": list(d.variants), "title": d.title,
-                           "lang": d.lang, "dlen": int(self._facts["dlen"][self._doc_rows[d.id][0]]),
+                           "lang": d.lang, "published": d.published.isoformat() if d.published else None,
+                           "dlen": int(self._facts["dlen"][self._doc_rows[d.id][0]]),
                            "rows": [[k, self._row_kind[k], self._row_lang[k], self._row_text[k]]
                                     for k in self._doc_rows[d.id]]}
                     f.write(json.dumps(rec, ensure_ascii=False) + "\n")
@@ -497,13 +543,15 @@ class Matcher:
         with (path / "docs.jsonl").open(encoding="utf-8") as f:
             for line in f:
                 rec = json.loads(line)
-                doc = ClaimDoc(rec["id"], rec["claim"], tuple(rec["variants"]), rec["title"], rec["lang"])
+                doc = ClaimDoc(rec["id"], rec["claim"], tuple(rec["variants"]), rec["title"], rec["lang"],
+                               parse_date(rec.get("published")))
                 m._docs[doc.id] = doc
                 keys = []
                 d_len = rec["dlen"] if "dlen" in rec else len(_cached_tokens(doc.claim))
+                day = day_number(doc.published)
                 for k, kind, lang, text in rec["rows"]:
                     m._row_doc[k], m._row_kind[k], m._row_lang[k], m._row_text[k] = doc.id, kind, lang, text
-                    m._set_facts(k, kind, lang, d_len)
+                    m._set_facts(k, kind, lang, d_len, day)
                     keys.append(k)
                 m._doc_rows[doc.id] = tuple(keys)
         m._dense = (UsearchIndex.load(path / "dense.usearch") if meta["dense"] == "usearch"

@@ -36,7 +36,8 @@ CHECK_EVERY = 1.0  # seconds between checkpoint polls per process
 
 def claim_doc(d: Debunk) -> ClaimDoc:
     v = registry.current(d)
-    return ClaimDoc(id=str(d.id), claim=v.claim, variants=tuple(v.variants), title=v.summary, lang=d.lang)
+    return ClaimDoc(id=str(d.id), claim=v.claim, variants=tuple(v.variants), title=v.summary, lang=d.lang,
+                    published=d.published_at.date() if d.published_at else None)
 
 
 def _published(session: Session, ids: list[int] | None = None) -> list[Debunk]:
@@ -182,8 +183,11 @@ def hits_with_debunks(db: Database, hits: list[MatchHit], *, lang: str = "en") -
         return out
 
 
-def match_text(db: Database, text: str, *, top_k: int = 5, lang: str = "en") -> list[dict[str, Any]]:
-    return hits_with_debunks(db, holder(db).get().match(text, top_k=top_k), lang=lang)
+def match_text(
+    db: Database, text: str, *, top_k: int = 5, lang: str = "en", date: object = None
+) -> list[dict[str, Any]]:
+    """Ranked published debunks for ``text`` (``date``: when it was posted, if known) with their public fields."""
+    return hits_with_debunks(db, holder(db).get().match(text, top_k=top_k, date=date), lang=lang)
 
 
 def semantic_debunk_ids(db: Database, q: str, *, limit: int = 20) -> list[int]:

@@ -7,7 +7,8 @@ the folds), the isotonic calibration and the band thresholds (both fitted on the
 The final model is then trained on all Train+Dev queries with that number of trees. Dev-Test is never
 read here (report it once with benchmarks/eval_match.py).
 Each training query is also added with its lexical features blanked, taught on dense-only candidates,
-so the model ranks cross-lingual input (no shared words) on the dense signal.
+so the model ranks cross-lingual input (no shared words) on the dense signal; and both views again without
+the post's date (read from the tweet's embed signature, see ``dates``), so undated input ranks on the text.
 Writes ``artefacts/reranker.txt`` and ``artefacts/reranker.json``; never runs at match time.
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qinglang.match.dates import signature_date
 from qinglang.match.evaluate import average_precision, load_pool, load_qrels, load_queries
 from qinglang.match.features import FEATURES, LEXICAL_IDX
 from qinglang.match.matcher import Candidates, Matcher
@@ -38,11 +40,13 @@ PARAMS = {
 
 
 def _groups(
-    matcher: Matcher, queries: list[tuple[str, str]], qrels: dict[str, set[str]], *, lexical: bool
+    matcher: Matcher, queries: list[tuple[str, str]], qrels: dict[str, set[str]], *, lexical: bool, dated: bool
 ) -> tuple[list[Candidates], list[np.ndarray]]:
     cands: list[Candidates] = []
     for i in range(0, len(queries), 64):
-        cands.extend(matcher.candidates_many([t for _, t in queries[i : i + 64]], lexical=lexical))
+        chunk = [t for _, t in queries[i : i + 64]]
+        when = [signature_date(t) if dated else None for t in chunk]
+        cands.extend(matcher.candidates_many(chunk, lexical=lexical, dates=when))
     labels = [np.array([1.0 if d in qrels[q] else 0.0 for d in c.ids]) for (q, _), c in zip(queries, cands,
                                                                                               strict=True)]
     if not lexical:
@@ -103,49 +107,50 @@ def main() -> None:
     qids = [q for q, _ in qs]
     print(f"pool indexed, {len(qs)} train+dev queries ({time.perf_counter() - t0:.0f}s)", flush=True)
 
-    c_lex, y_lex = _groups(matcher, qs, qrels, lexical=True)
-    c_den, y_den = _groups(matcher, qs, qrels, lexical=False)
-    for name, ys in (("full", y_lex), ("dense-only", y_den)):
+    # Four views of every query: with and without lexical evidence, with and without the post's date.
+    views = {(lexical, dated): _groups(matcher, qs, qrels, lexical=lexical, dated=dated)
+             for dated in (True, False) for lexical in (True, False)}
+    for (lexical, dated), (_, ys) in views.items():
         rec = np.mean([y.sum() / len(qrels[q]) for y, q in zip(ys, qids, strict=True)])
-        print(f"candidate recall train+dev {name}: {rec:.4f}", flush=True)
+        print(f"candidate recall train+dev {'full' if lexical else 'dense-only'}"
+              f"{'' if dated else ', no dates'}: {rec:.4f}", flush=True)
 
-    # k-fold cross-validation grouped by query (both views of a query stay in the same fold).
+    # k-fold cross-validation grouped by query (all views of a query stay in the same fold).
     fold = np.random.RandomState(SEED).permutation(len(qs)) % args.folds
     its = list(range(STEP, MAX_TREES + 1, STEP))
-    curves = np.zeros((args.folds, len(its)))
-    curves_den = np.zeros((args.folds, len(its)))
+    curves = {v: np.zeros((args.folds, len(its))) for v in views}
     boosters = []
     for f in range(args.folds):
         tr = np.flatnonzero(fold != f).tolist()
         te = np.flatnonzero(fold == f).tolist()
-        x, y, g = _stack([c_lex[i] for i in tr] + [c_den[i] for i in tr],
-                         [y_lex[i] for i in tr] + [y_den[i] for i in tr])
+        x, y, g = _stack([c[i] for c, _ in views.values() for i in tr], [ys[i] for _, ys in views.values() for i in tr])
         b = lgb.train(PARAMS, lgb.Dataset(x, y, group=g, feature_name=list(FEATURES)), num_boost_round=MAX_TREES)
         boosters.append(b)
         te_q = [qids[i] for i in te]
-        for j, it in enumerate(its):
-            curves[f, j] = _map5(_predict(b, [c_lex[i] for i in te], it), [c_lex[i] for i in te], te_q, qrels)
-            curves_den[f, j] = _map5(_predict(b, [c_den[i] for i in te], it), [c_den[i] for i in te], te_q, qrels)
-        print(f"fold {f}: {len(te)} held-out queries, MAP@5 {curves[f].max():.4f} at best, "
-              f"{curves[f, its.index(250)] if 250 in its else float('nan'):.4f} at 250 trees", flush=True)
-    mean = curves.mean(axis=0)
+        for v, (c, _) in views.items():
+            held = [c[i] for i in te]
+            for j, it in enumerate(its):
+                curves[v][f, j] = _map5(_predict(b, held, it), held, te_q, qrels)
+        print(f"fold {f}: {len(te)} held-out queries, MAP@5 {curves[True, True][f].max():.4f} at best", flush=True)
+    mean = curves[True, True].mean(axis=0)
     best = int(np.argmax(mean))
     trees = its[best]
-    print(f"cv: {trees} trees, MAP@5 {mean[best]:.4f} (folds {np.round(curves[:, best], 4).tolist()}), "
-          f"dense-only view {curves_den.mean(axis=0)[best]:.4f}", flush=True)
+    others = {v: float(curves[v].mean(axis=0)[best]) for v in views}
+    print(f"cv: {trees} trees, MAP@5 {mean[best]:.4f} (folds {np.round(curves[True, True][:, best], 4).tolist()}), "
+          f"dense-only view {others[False, True]:.4f}; without dates {others[True, False]:.4f}, "
+          f"dense-only {others[False, False]:.4f}", flush=True)
 
     # Out-of-fold raw scores at the chosen number of trees: calibration and thresholds are fitted on them.
-    oof_lex: list[np.ndarray] = [np.zeros(0)] * len(qs)
-    oof_den: list[np.ndarray] = [np.zeros(0)] * len(qs)
+    oof = {v: [np.zeros(0)] * len(qs) for v in views}
     for f, b in enumerate(boosters):
         te = np.flatnonzero(fold == f).tolist()
-        for i, r in zip(te, _predict(b, [c_lex[i] for i in te], trees), strict=True):
-            oof_lex[i] = r
-        for i, r in zip(te, _predict(b, [c_den[i] for i in te], trees), strict=True):
-            oof_den[i] = r
-    raws, labs = oof_lex + oof_den, y_lex + y_den
+        for v, (c, _) in views.items():
+            for i, r in zip(te, _predict(b, [c[i] for i in te], trees), strict=True):
+                oof[v][i] = r
+    raws = [r for v in views for r in oof[v]]
+    labs = [y for _, ys in views.values() for y in ys]
 
-    # Calibrate on the top-10 candidates of each query (what users see), both views.
+    # Calibrate on the top-10 candidates of each query (what users see), all views.
     cx, cy = [], []
     for r, ylab in zip(raws, labs, strict=True):
         top = np.argsort(-r)[:10]
@@ -154,27 +159,36 @@ def main() -> None:
     iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(np.concatenate(cx), np.concatenate(cy))
     xs, ys = iso.X_thresholds_.tolist(), iso.y_thresholds_.tolist()
 
-    # Band thresholds from the out-of-fold top-1 hits: `match` at ≥0.9 precision, `possible` keeps 95% of true hits.
-    top_p, top_ok = [], []
-    for r, ylab in zip(raws, labs, strict=True):
-        if len(r):
-            i = int(np.argmax(r))
-            top_p.append(float(np.interp(r[i], xs, ys)))
-            top_ok.append(bool(ylab[i]))
-    p, ok = np.array(top_p), np.array(top_ok)
-    match_t = 1.0
-    for t in sorted(set(p.tolist())):
-        sel = p >= t
-        if sel.sum() >= 20 and ok[sel].mean() >= 0.9:
-            match_t = t
-            break
+    # Band thresholds from the out-of-fold top-1 hits: `match` at ≥0.9 precision for dated and for undated input
+    # alike (the stricter of the two; dated input scores higher), `possible` keeps 95% of true hits.
+    def top1(vs: list[tuple[bool, bool]]) -> tuple[np.ndarray, np.ndarray]:
+        top_p, top_ok = [], []
+        for v in vs:
+            for r, ylab in zip(oof[v], views[v][1], strict=True):
+                if len(r):
+                    i = int(np.argmax(r))
+                    top_p.append(float(np.interp(r[i], xs, ys)))
+                    top_ok.append(bool(ylab[i]))
+        return np.array(top_p), np.array(top_ok)
+
+    groups = {"dated": top1([(True, True), (False, True)]), "undated": top1([(True, False), (False, False)])}
+    match_t = 0.0
+    for p, ok in groups.values():
+        t_group = 1.0
+        for t in sorted(set(p.tolist())):
+            sel = p >= t
+            if sel.sum() >= 20 and ok[sel].mean() >= 0.9:
+                t_group = t
+                break
+        match_t = max(match_t, t_group)
     pos_p = np.concatenate([np.interp(r[ylab > 0], xs, ys) for r, ylab in zip(raws, labs, strict=True)])
     possible_t = float(min(max(np.quantile(pos_p, 0.05), 0.05), match_t / 2))
-    sel = p >= match_t
-    print(f"thresholds: match>={match_t:.3f} (out-of-fold top-1 precision {ok[sel].mean():.3f}, coverage "
-          f"{sel.mean():.3f}); possible>={possible_t:.3f}", flush=True)
+    for name, (p, ok) in groups.items():
+        sel = p >= match_t
+        print(f"thresholds: match>={match_t:.3f}: {name} input out-of-fold top-1 precision {ok[sel].mean():.3f}, "
+              f"coverage {sel.mean():.3f}; possible>={possible_t:.3f}", flush=True)
 
-    x, y, g = _stack(c_lex + c_den, y_lex + y_den)
+    x, y, g = _stack([c for cs, _ in views.values() for c in cs], [y for _, ys in views.values() for y in ys])
     booster = lgb.train(PARAMS, lgb.Dataset(x, y, group=g, feature_name=list(FEATURES)), num_boost_round=trees)
     args.out_model.parent.mkdir(parents=True, exist_ok=True)
     args.out_model.write_text(booster.model_to_string(), encoding="utf-8")
@@ -184,7 +198,8 @@ def main() -> None:
         "trained_on": "CLEF CheckThat! 2022 Task 2A English, Train_QRELs + Dev_QRELs (Train-Dev queries)",
         "tuned_on": f"{args.folds}-fold cross-validation by query over Train+Dev: trees by mean held-out MAP@5, "
                     "isotonic calibration and band thresholds on out-of-fold scores; Dev-Test not used",
-        "cv_map5": round(float(mean[best]), 4), "licence": "free for general research use", "trees": trees,
+        "cv_map5": round(float(mean[best]), 4), "cv_map5_without_dates": round(others[True, False], 4),
+        "licence": "free for general research use", "trees": trees,
     }
     args.out_calibration.write_text(json.dumps(meta, indent=1), encoding="utf-8")
     print(f"wrote {args.out_model} and {args.out_calibration} ({time.perf_counter() - t0:.0f}s)")

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 BANDS = ("match", "possible", "none")
 
 
 @dataclass(frozen=True)
 class ClaimDoc:
-    """One debunk as the matcher sees it: the main claim plus known variants/aliases and a title."""
+    """One debunk as the matcher sees it: the main claim plus known variants/aliases, a title and the date it was
+    first published (None when unknown)."""
 
     id: str
     claim: str
     variants: tuple[str, ...] = ()
     title: str = ""
     lang: str = "und"
+    published: date | None = None
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,12 @@ class MatchIn(BaseModel):
     text: str = Field(min_length=1, max_length=10_000)
     lang: str | None = Field(None, pattern="^(zh|en)$", description="language for names in the answer")
     top_k: int = Field(5, ge=1, le=50)
+    date: str | None = Field(None, max_length=40, description="when the text was posted (YYYY-MM-DD), if known")
 
 
 @router.post("/match")
 def match(body: MatchIn, db: DB) -> dict[str, Any]:
-    results = match_text(db, body.text, top_k=body.top_k, lang=body.lang or "en")
+    results = match_text(db, body.text, top_k=body.top_k, lang=body.lang or "en", date=body.date)
     return {"results": [{"debunk_id": r["debunk_id"], "claim": r["debunk"]["claim"],
                          "verdict": r["debunk"]["verdict"], "summary": r["debunk"]["summary"],
                          "url": f"/debunks/{r['debunk_id']}", "score": r["score"], "band": r["band"],
