@@ -104,3 +104,28 @@ def test_train_reranker_rejects_a_single_fold(tmp_path: Path) -> None:
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "--folds must be at least 2" in r.stderr.strip().splitlines()[-1]
     assert not model.exists() and not calib.exists()  # nothing written
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_scan_reads_post_dates(tmp_path: Path, workers: str) -> None:
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"vclaim_id": "old", "vclaim": "Facebook will start charging users a monthly fee", "date": "1 March 2012"},
+        {"vclaim_id": "new", "vclaim": "Facebook will start charging users a monthly fee", "date": "2021-06-10"},
+        {"vclaim_id": "moon", "vclaim": "The moon landing was filmed in a studio"},
+    ]), encoding="utf-8")
+    text = "Facebook is going to charge everyone a monthly fee starting next month!"
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"id": "a", "text": text, "date": "2021-06-08"}, {"id": "b", "text": text, "date": "2012-02-20"},
+        {"id": "c", "text": text, "date": "2021-06-08T09:30:00Z"}, {"id": "d", "text": text}]), encoding="utf-8")
+    out = tmp_path / "hits.jsonl"
+    res = runner.invoke(app, ["scan", str(posts), "-o", str(out), "--pool", str(pool), "--workers", workers])
+    assert res.exit_code == 0, res.output
+    assert "1 from cache" in res.stderr  # only the same text on the same day is a repost
+    top = {x["id"]: x["hits"][0]["id"] for x in map(json.loads, out.read_text(encoding="utf-8").splitlines())}
+    assert top["a"] == top["c"] == "new" and top["b"] == "old" and top["d"] in {"old", "new"}
+    posts.write_text(json.dumps({"id": "x", "text": text, "date": "next week"}) + "\n", encoding="utf-8")
+    res = runner.invoke(app, ["scan", str(posts), "-o", str(tmp_path / "o.jsonl"), "--pool", str(pool),
+                              "--workers", workers])
+    assert res.exit_code == 1 and "posts.jsonl:1:" in res.stderr and "date" in res.stderr

@@ -79,7 +79,7 @@ def match_cmd(
 
 
 def scan_cmd(
-    posts: Annotated[Path, typer.Argument(help="JSONL with id and text per line")],
+    posts: Annotated[Path, typer.Argument(help="JSONL with id, text and optionally date (posted) per line")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output JSONL (appended to; resumes)")],
     pool: PoolOpt = None,
     workers: Annotated[int, typer.Option("--workers", min=1, max=16, help="Processes (each loads the model)")] = 2,

@@ -1,9 +1,10 @@
 """Bulk scanning of posts against the debunk pool: streaming, resumable, cached, on every core.
 
 ``scan_batch`` is the one plain function every runner calls (the CLI's local process pool here; a Ray or
-Dask runner later). ``scan_file`` streams a JSONL file of ``{"id", "text"}`` posts to a JSONL file of
-``{"id", "hits"}`` lines in input order, skips ids already written (resume after interruption), and
-answers reposts from a cache keyed by exact and by normalised text. Never reads the store and never
+Dask runner later). ``scan_file`` streams a JSONL file of ``{"id", "text"}`` posts (optionally ``"date"``, when
+the post was written) to a JSONL file of ``{"id", "hits"}`` lines in input order, skips ids already written
+(resume after interruption), and answers reposts from a cache keyed by exact and by normalised text (and the
+date). Never reads the store and never
 holds the whole input in memory.
 """
 
@@ -24,6 +25,7 @@ import numpy as np
 
 from qinglang.errors import Invalid, NotFound
 from qinglang.lifecycle import one_math_thread
+from qinglang.match.dates import parse_date
 from qinglang.match.matcher import Matcher
 from qinglang.text.normalize import normalize
 
@@ -31,13 +33,16 @@ Hits = list[dict[str, Any]]
 
 
 def scan_batch(
-    matcher: Matcher, texts: Sequence[str], *, top_k: int = 3, vectors: np.ndarray | None = None
+    matcher: Matcher, texts: Sequence[str], *, top_k: int = 3, vectors: np.ndarray | None = None,
+    dates: Sequence[str | None] | None = None,
 ) -> list[Hits]:
-    """Match a batch of texts (``vectors`` from ``matcher.embed`` if already embedded); JSON-ready hits."""
+    """Match a batch of texts (``vectors`` from ``matcher.embed`` if already embedded; ``dates``: ISO dates the
+    texts were posted, None where unknown); JSON-ready hits."""
     return [
         [{"id": h.id, "score": h.score, "band": h.band, "explanation": h.explanation, "matched_text": h.matched_text}
          for h in hs]
-        for hs in matcher.match_many(list(texts), top_k=top_k, vectors=vectors)
+        for hs in matcher.match_many(list(texts), top_k=top_k, vectors=vectors,
+                                     dates=list(dates) if dates is not None and any(dates) else None)
     ]
 
 
@@ -85,8 +90,8 @@ def done_ids(out: Path) -> set[str]:
     return ids
 
 
-def read_posts(path: Path, skip: set[str] | None = None) -> Iterator[tuple[str, str]]:
-    """(id, text) per JSONL line; a malformed line raises Invalid naming the line number."""
+def read_posts(path: Path, skip: set[str] | None = None) -> Iterator[tuple[str, str, str | None]]:
+    """(id, text, ISO date or None) per JSONL line; a malformed line raises Invalid naming the line number."""
     if not path.is_file():
         raise NotFound(f"file not found: {path}")
     skip = skip or set()
@@ -99,10 +104,13 @@ def read_posts(path: Path, skip: set[str] | None = None) -> Iterator[tuple[str, 
                 pid, text = str(rec["id"]), rec["text"]
                 if not isinstance(text, str):
                     raise TypeError("text is not a string")
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                day = parse_date(rec.get("date"))
+            except Invalid as e:
+                raise Invalid(f"{path}:{n}: {e.message}", field="date") from e
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
                 raise Invalid(f"{path}:{n}: expected a JSON object with id and text ({e})") from e
             if pid not in skip:
-                yield pid, text
+                yield pid, text, day.isoformat() if day else None
 
 
 def count_lines(path: Path) -> int:
@@ -128,9 +136,9 @@ def _set_worker(matcher: Matcher | None, top_k: int) -> None:
     _worker_matcher, _worker_top_k = matcher, top_k
 
 
-def _work(texts: list[str]) -> list[Hits]:
+def _work(texts: list[str], dates: list[str | None]) -> list[Hits]:
     assert _worker_matcher is not None
-    return scan_batch(_worker_matcher, texts, top_k=_worker_top_k)
+    return scan_batch(_worker_matcher, texts, top_k=_worker_top_k, dates=dates)
 
 
 def _embed_texts(texts: list[str]) -> np.ndarray:
@@ -217,21 +225,23 @@ def scan_file(
                                    initargs=(tmp.name, 1, top_k))
     try:
         with out.open("a", encoding="utf-8") as fo:
-            inflight: deque[tuple[list[tuple[str, str, str]], list[tuple[str, str]], Callable[[], list[Hits]]]]
-            inflight = deque()
+            # An item is (id, text, date, cache key of the text, cache key of its normalised form); a dated post's
+            # keys carry its date (its hits depend on it).
+            Item = tuple[str, str, str | None, str, str]  # noqa: N806
+            inflight: deque[tuple[list[Item], list[Item], Callable[[], list[Hits]]]] = deque()
 
             pending: set[str] = set()
 
             def flush_one() -> None:
                 items, todo, result = inflight.popleft()
                 results = result()
-                for (text, norm), hits in zip(todo, results, strict=True):
-                    cache.put(text, hits, norm)
+                for (_, _, _, key, norm), hits in zip(todo, results, strict=True):
+                    cache.put(key, hits, norm)
                     pending.discard(norm)
-                for pid, text, norm in items:
-                    hits = cache.get(text, norm)
+                for pid, text, day, key, norm in items:
+                    hits = cache.get(key, norm)
                     if hits is None:  # evicted between put and get: recompute in-process
-                        hits = scan_batch(matcher, [text], top_k=top_k)[0]
+                        hits = scan_batch(matcher, [text], top_k=top_k, dates=[day])[0]
                     fo.write(json.dumps({"id": pid, "hits": hits}, ensure_ascii=False) + "\n")
                     stats.posts += 1
                     stats.matched += bool(hits and hits[0]["band"] == "match")
@@ -239,29 +249,34 @@ def scan_file(
                 if on_progress:
                     on_progress(len(items))
 
-            def submit(items: list[tuple[str, str, str]]) -> None:
-                todo: list[tuple[str, str]] = []
-                for _, text, norm in items:
-                    if norm in pending or cache.get(text, norm) is not None:
+            def submit(items: list[Item]) -> None:
+                todo: list[Item] = []
+                for item in items:
+                    _, _, _, key, norm = item
+                    if norm in pending or cache.get(key, norm) is not None:
                         stats.cached += 1  # a repost: answered when its first copy is
                         continue
                     pending.add(norm)
-                    todo.append((text, norm))
-                texts = [t for t, _ in todo]
+                    todo.append(item)
+                texts = [t for _, t, _, _, _ in todo]
+                days = [d for _, _, d, _, _ in todo]
                 if not texts:
                     inflight.append((items, todo, list))
                 elif pool is not None:
                     step = -(-len(texts) // workers)
-                    futs = [pool.submit(_work, texts[i : i + step]) for i in range(0, len(texts), step)]
+                    futs = [pool.submit(_work, texts[i : i + step], days[i : i + step])
+                            for i in range(0, len(texts), step)]
                     inflight.append((items, todo, lambda: [h for f in futs for h in f.result()]))
                 else:
                     assert embedder is not None
                     vecs = embedder.submit(texts)
-                    inflight.append((items, todo, lambda: scan_batch(matcher, texts, top_k=top_k, vectors=vecs())))
+                    inflight.append((items, todo, lambda: scan_batch(matcher, texts, top_k=top_k, vectors=vecs(),
+                                                                     dates=days)))
 
-            chunk: list[tuple[str, str, str]] = []
-            for pid, text in read_posts(posts, skip):
-                chunk.append((pid, text, normalize(text)))
+            chunk: list[Item] = []
+            for pid, text, day in read_posts(posts, skip):
+                suffix = "" if day is None else "\x01" + day
+                chunk.append((pid, text, day, text + suffix, normalize(text) + suffix))
                 if len(chunk) >= batch:
                     submit(chunk)
                     chunk = []
