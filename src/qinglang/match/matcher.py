@@ -57,7 +57,7 @@ LEX_K = 30
 PAIR_K = 30
 # A dated text also gets, as candidates, the DATE_K debunks most similar to it (dense) among those published
 # within DATE_WINDOW days of it, either side; they skip the shortlist. Chosen on CT2022 Train+Dev: docs/match.md.
-DATE_WINDOW = 30
+DATE_WINDOW = 15
 DATE_K = 10
 FORMAT_VERSION = 1
 _URLISH = re.compile(r"(?:https?://|www\.|pic\.twitter\.com/)\S+", re.IGNORECASE)
