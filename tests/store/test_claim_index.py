@@ -55,3 +55,20 @@ def test_semantic_search_and_match_text(db: Database, tmp_path: Path) -> None:
     res = store_source.match_text(db, "Food heated in a microwave oven causes cancer", top_k=3)
     assert res and res[0]["debunk_id"] == did and res[0]["debunk"]["claim"] == "微波炉加热的食物会致癌"
     assert store_source.semantic_debunk_ids(db, "microwave cancer", limit=5)[0] == did
+
+
+def test_debunks_carry_their_publication_date_into_the_index(db: Database, tmp_path: Path) -> None:
+    did = _publish(db, "Drinking bleach cures COVID-19")
+    holder = ClaimIndexHolder(db, tmp_path / "index")
+    doc = holder.get().get(str(did))
+    assert doc is not None and doc.published is not None
+    # An index saved before debunks carried dates loads without them; the store fills them in, once.
+    meta = tmp_path / "index" / "current" / "meta.json"
+    docs = tmp_path / "index" / "current" / "docs.jsonl"
+    flag, saved = ', "dates": true', f'"published": "{doc.published.isoformat()}"'
+    assert flag in meta.read_text() and saved in docs.read_text()
+    meta.write_text(meta.read_text().replace(flag, ""))
+    docs.write_text(docs.read_text().replace(saved, '"published": null'))
+    again = ClaimIndexHolder(db, tmp_path / "index").get()
+    assert again.dates_saved and again.get(str(did)) == doc
+    assert again.match("bleach cures covid", date=doc.published)[0].id == str(did)

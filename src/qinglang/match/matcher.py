@@ -14,7 +14,7 @@ import math
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import chain
 from pathlib import Path
@@ -171,6 +171,8 @@ class Matcher:
         self._views = RowViews()
         self._idf = IdfTable()
         self._background: np.ndarray | None = None
+        self.dates_saved = True
+        """False for a matcher loaded from a directory saved before debunks carried dates (see `set_published`)."""
         docs = list(docs)
         if docs:
             self.upsert(docs)
@@ -260,6 +262,20 @@ class Matcher:
             self._facts = facts = grown
         code = self._lang_codes.setdefault(lang, len(self._lang_codes))
         facts[key] = (kind == "title", code, d_len, day)
+
+    def set_published(self, published: dict[str, object]) -> None:
+        """Set debunks' publication dates without re-indexing them (an index saved before dates were kept)."""
+        with self._write:
+            for doc_id, value in published.items():
+                doc = self._docs.get(doc_id)
+                if doc is None:
+                    continue
+                when = parse_date(value, field="published")
+                self._docs[doc_id] = replace(doc, published=when)
+                day = day_number(when)
+                for k in self._doc_rows[doc_id]:
+                    self._facts["day"][k] = day
+            self.dates_saved = True
 
     def remove(self, ids: Iterable[str]) -> None:
         """Withdraw debunks; unknown ids are ignored."""
@@ -522,7 +538,8 @@ class Matcher:
             self._dense.save(path / ("dense.usearch" if kind == "usearch" else "dense.npz"))
             self._lex.save(path / "lexical")
             self._views.save(path / "views.npz")
-            meta = {"format": FORMAT_VERSION, "dense": kind, "next_row": len(self._row_doc), "docs": len(self._docs)}
+            meta = {"format": FORMAT_VERSION, "dense": kind, "next_row": len(self._row_doc), "docs": len(self._docs),
+                    "dates": True}
             (path / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
 
     @classmethod
@@ -535,6 +552,7 @@ class Matcher:
         if meta.get("format") != FORMAT_VERSION:
             raise Invalid(f"unsupported matcher format {meta.get('format')!r} at {path}")
         m = cls(embedder=embedder, scorer=scorer)
+        m.dates_saved = bool(meta.get("dates"))
         n = int(meta["next_row"])
         m._row_doc = [None] * n
         m._row_kind = [""] * n

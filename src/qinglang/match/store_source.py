@@ -80,7 +80,12 @@ class ClaimIndexHolder:
         saved = self._saved_version()
         if saved == current and saved >= 0:
             try:
-                self.matcher = Matcher.load(self.index_dir / "current")
+                m = Matcher.load(self.index_dir / "current")
+                if not m.dates_saved:  # saved before debunks carried dates: take them from the store, once
+                    with self.db.read() as s:
+                        m.set_published({str(d.id): d.published_at for d in _published(s)})
+                    self._save(m, current)
+                self.matcher = m
                 self.version = current
                 log.info("claim_index_loaded", version=current, docs=len(self.matcher))
                 return
