@@ -124,3 +124,13 @@ def test_report_with_screenshots(client: Any) -> None:
     five = [("images", (f"s{i}.png", _png(i), "image/png")) for i in range(5)]
     r = client.post("/report?lang=en", data={"category": "porn", "url": "https://x.example/a"}, files=five)
     assert r.status_code == 422 and "at most 4 images" in r.text
+
+
+def test_check_page_takes_an_optional_post_date(client: Any, db: Database, staff: Any) -> None:
+    did = publish(db, staff, "Drinking hot water with lemon cures cancer")
+    r = client.get("/check", params={"text": "hot lemon water cures cancer", "date": "2020-03-01", "lang": "en"})
+    assert r.status_code == 200 and f'href="/debunks/{did}"' in r.text and 'value="2020-03-01"' in r.text
+    r = client.get("/check", params={"text": "hot lemon water cures cancer", "date": "<b>someday</b>", "lang": "en"})
+    assert r.status_code == 422 and "could not be read" in r.text and 'aria-invalid="true"' in r.text
+    assert "<b>someday</b>" not in r.text and "&lt;b&gt;someday&lt;/b&gt;" in r.text
+    assert f'href="/debunks/{did}"' not in r.text  # nothing matched on a rejected request

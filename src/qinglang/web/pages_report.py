@@ -21,14 +21,23 @@ SHOWN_BANDS = ("match", "possible")
 
 
 @router.get("/check", response_class=HTMLResponse)
-def check(request: Request, text: Annotated[str, Query(max_length=5000)] = "") -> Response:
+def check(request: Request, text: Annotated[str, Query(max_length=5000)] = "",
+          date: Annotated[str, Query(max_length=40)] = "") -> Response:
+    from qinglang.match.dates import parse_date
+
     results: list[dict[str, Any]] = []
+    ctx: dict[str, Any] = {"text": text, "date": date, "asked": bool(text.strip()), "error": ""}
+    try:
+        posted = parse_date(date.strip() or None)
+    except Invalid:
+        ctx.update(asked=False, error="date")
+        return render(request, "check.html", {**ctx, "results": results}, status=422)
     if text.strip():
         from qinglang.match.store_source import match_text
 
-        hits = match_text(app_db(request), text, top_k=5, lang=pick_lang(request))
+        hits = match_text(app_db(request), text, top_k=5, lang=pick_lang(request), date=posted)
         results = [r for r in hits if r.get("band") in SHOWN_BANDS]
-    return render(request, "check.html", {"text": text, "results": results, "asked": bool(text.strip())})
+    return render(request, "check.html", {**ctx, "results": results})
 
 
 def _form_ctx(values: dict[str, Any], error: str = "", field: str = "") -> dict[str, Any]:
