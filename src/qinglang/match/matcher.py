@@ -505,6 +505,8 @@ class Matcher:
         x[np.ix_(ok, PAIR_IDX)] = pair[sel][ok]
         ok_list = ok.tolist()
         sims_sel = dense_best[sel].tolist()
+        # Days from the post to each candidate's publication (NaN where either date is unknown).
+        gaps_sel = (facts["day"][starts][sel] - qday).tolist()
 
         def explain(j: int) -> tuple[str, str]:
             row = shown_rows[j]
@@ -515,6 +517,11 @@ class Matcher:
                     note += "; shared key terms: " + ", ".join(shared)
             else:
                 note += "; cross-lingual (no shared words)"
+            gap = gaps_sel[j]
+            if not math.isnan(gap):
+                days, side = abs(int(gap)), "after" if gap > 0 else "before"
+                note += ("; published the day of the post" if days == 0 else
+                         f"; published {days} day{'s' if days != 1 else ''} {side} the post")
             return row_text[row], note
 
         return Candidates([ids[i] for i in sel], x, explain)
