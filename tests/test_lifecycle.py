@@ -24,3 +24,35 @@ def test_one_math_thread_limits_libraries_loaded_before_and_after() -> None:
     pools = json.loads(out.stdout.strip().splitlines()[-1])
     assert {api for api, _ in pools} >= {"openblas", "openmp"}
     assert all(n == 1 for _, n in pools), pools
+
+
+def _child(code: str) -> tuple[subprocess.Popen[bytes], int]:
+    from qinglang.lifecycle import start_with_ready_pipe
+
+    prelude = "import time\nfrom qinglang.lifecycle import signal_ready, take_ready_fd\nfd = take_ready_fd()\n"
+    return start_with_ready_pipe([sys.executable, "-c", prelude + code])
+
+
+def test_a_parent_waits_for_its_child_to_be_ready() -> None:
+    from qinglang.lifecycle import READY_FD_ENV, wait_ready
+
+    child, fd = _child(f"import os\nassert os.environ.get('{READY_FD_ENV}') is None\ntime.sleep(0.5)\n"
+                       "signal_ready(fd)\ntime.sleep(30)\n")
+    try:
+        assert wait_ready(child, fd, 20.0) and child.poll() is None  # ready, still running
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_child_that_exits_or_hangs_is_not_ready() -> None:
+    from qinglang.lifecycle import wait_ready
+
+    child, fd = _child("raise SystemExit(3)\n")
+    assert not wait_ready(child, fd, 20.0) and child.wait() == 3
+    child, fd = _child("time.sleep(30)\n")
+    try:
+        assert not wait_ready(child, fd, 1.0)
+    finally:
+        child.kill()
+        child.wait()

@@ -7,7 +7,10 @@ would keep the port, so a restarted server could not bind it, and their pipeline
 from __future__ import annotations
 
 import os
+import select
 import signal
+import subprocess
+import time
 
 
 def die_with_parent(expected_parent: int | None = None) -> None:
@@ -36,3 +39,57 @@ def one_math_thread() -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1)  # stays in force: the returned object only restores the limits if used as a context
+
+
+READY_FD_ENV = "QINGLANG_READY_FD"
+
+
+def start_with_ready_pipe(args: list[str]) -> tuple[subprocess.Popen[bytes], int]:
+    """Start a child that dies with this process and can say when it is ready (``take_ready_fd`` and
+    ``signal_ready`` in the child); returns it and the read end for ``wait_ready``."""
+    r, w = os.pipe()
+    try:
+        child = subprocess.Popen(args, preexec_fn=die_with_parent, pass_fds=(w,),  # noqa: PLW1509
+                                 env={**os.environ, READY_FD_ENV: str(w)})
+    except BaseException:
+        os.close(r)
+        raise
+    finally:
+        os.close(w)
+    return child, r
+
+
+def take_ready_fd() -> int | None:
+    """The write end of the parent's ready pipe, if this process was started with one (removed from the
+    environment, so this process's own children do not see it)."""
+    value = os.environ.pop(READY_FD_ENV, None)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def signal_ready(fd: int | None) -> None:
+    """Tell the parent this process is ready (nothing without a ready pipe)."""
+    if fd is None:
+        return
+    try:
+        os.write(fd, b"1")
+        os.close(fd)
+    except OSError:
+        pass  # the parent stopped waiting or is gone
+
+
+def wait_ready(child: subprocess.Popen[bytes], fd: int, timeout: float) -> bool:
+    """Wait until the child signals ready; False if it exits first or ``timeout`` seconds pass. Closes ``fd``."""
+    deadline = time.monotonic() + timeout
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            readable, _, _ = select.select([fd], [], [], min(left, 0.5))
+            if readable:
+                return os.read(fd, 1) == b"1"  # b"" when the child exited without signalling
+            if child.poll() is not None:
+                return False
+        return False
+    finally:
+        os.close(fd)

@@ -3,9 +3,10 @@ indicators decoded from images. Reads the store and the models, writes nothing.
 
 It runs beside the write transactions: in a thread of the worker process for small batches, and in helper
 processes (`QINGLANG_ANALYSIS_PROCESSES`) while a backlog drains. A thread shares one GIL with the writes (both
-are mostly Python), so the two took turns on one core; a helper process runs on the other core. Helpers start
-at the first backlog met while intake is quiet (their start-up takes seconds of CPU, which must not land in a
-flood of reports), and the thread serves until they have answered a warm-up call. While reports pour in, the
+are mostly Python), so the two took turns on one core; a helper process runs on the other core. The worker starts
+the helpers before it declares itself ready (`serve` opens its port after that), and otherwise they start at the
+first backlog met while intake is quiet (their start-up takes seconds of CPU, which must not land in a flood of
+reports); the thread serves until they have answered a warm-up call. While reports pour in, the
 thread does the (throttled) work. Helpers run at normal priority: with them at nice 19,
 `benchmarks/bench_pipeline.py` drained a backlog at 152/s instead of 222/s.
 """

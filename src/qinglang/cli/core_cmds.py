@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from typing import Annotated
 
 import typer
@@ -12,7 +13,7 @@ from rich.table import Table
 
 from qinglang import accounts, audit
 from qinglang.cli.common import CLI_ACTOR, cli_errors, console, fail, migrated_database
-from qinglang.lifecycle import die_with_parent, one_math_thread
+from qinglang.lifecycle import one_math_thread, signal_ready, start_with_ready_pipe, take_ready_fd, wait_ready
 from qinglang.settings import get_settings
 
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -44,7 +45,14 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
     configure_logging(s.log_level)
     worker = None
     if s.jobs == "process":
-        worker = subprocess.Popen([sys.executable, "-m", "qinglang.cli", "worker"], preexec_fn=die_with_parent)
+        # The port opens once the worker has loaded its models and analysis helpers: loading them later would
+        # land in the first flood of reports (and slow intake), or at the start of the backlog it leaves.
+        worker, ready = start_with_ready_pipe([sys.executable, "-m", "qinglang.cli", "worker"])
+        if not wait_ready(worker, ready, WORKER_START_SECONDS):
+            import structlog
+
+            structlog.get_logger("qinglang").warning("worker_not_ready", waited_s=WORKER_START_SECONDS,
+                                                     exited=worker.poll())
     try:
         uvicorn.run("qinglang.api.app:create_app", factory=True, host=host or s.host, port=port or s.port,
                     workers=workers, log_level=s.log_level, access_log=False)
@@ -57,6 +65,9 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
                 worker.kill()
 
 
+WORKER_START_SECONDS = 180.0
+
+
 @cli_errors
 def worker() -> None:
     """Run background jobs (report pipeline, index updates, webhooks, SLA sweeps) until stopped."""
@@ -64,7 +75,7 @@ def worker() -> None:
     import threading
 
     from qinglang.api.app import warm_up
-    from qinglang.cases.analysis import stop_helpers
+    from qinglang.cases.analysis import start_helpers, stop_helpers
     from qinglang.cases.sla import ensure_scheduled
     from qinglang.jobs.worker import Worker
     from qinglang.match.store_source import set_index_dir
@@ -73,6 +84,7 @@ def worker() -> None:
 
     s = get_settings()
     configure_logging(s.log_level)
+    ready_fd = take_ready_fd()
     one_math_thread()  # one of several busy processes (API servers, analysis helpers) on the same cores
     db = get_database(s.db_url)
     set_index_dir(db, s.data_dir / "index")
@@ -80,6 +92,13 @@ def worker() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     warm_up(db)
+    # Analysis helpers now, while nothing else runs (see `serve`); a backlog would start them anyway.
+    helpers = start_helpers(db)
+    deadline = time.monotonic() + WORKER_START_SECONDS
+    while (helpers is not None and not (helpers.ready() or helpers.broken) and time.monotonic() < deadline
+           and not stop.is_set()):
+        stop.wait(0.1)
+    signal_ready(ready_fd)
     w = Worker(db, idle_seconds=0.2)
     w.start()
     ensure_scheduled(db)
