@@ -40,9 +40,10 @@ def test_match_json(files: dict[str, Path]) -> None:
     assert hits[0]["id"] == "salt" and set(hits[0]) == {"id", "score", "band", "explanation", "matched_text"}
 
 
-def test_eval_last_line(files: dict[str, Path]) -> None:
+@pytest.mark.parametrize("dates", ["--dates", "--no-dates"])
+def test_eval_last_line(files: dict[str, Path], dates: str) -> None:
     res = runner.invoke(app, ["eval", "match", "--pool", str(files["pool"]), "--queries", str(files["q"]),
-                              "--qrels", str(files["r"])])
+                              "--qrels", str(files["r"]), dates])
     assert res.exit_code == 0, res.output
     assert res.stdout.strip().splitlines()[-1] == "map@1=1.0000 map@5=1.0000 p@1=1.0000 recall@10=1.0000"
 

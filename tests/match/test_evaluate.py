@@ -66,3 +66,26 @@ def test_loader_errors_name_the_line(tmp_path: Path) -> None:
         load_queries(q)
     with pytest.raises(NotFound):
         load_qrels(tmp_path / "missing.tsv")
+
+
+def test_pool_dates_are_read_and_queries_dated_by_their_embed_signature(tmp_path: Path) -> None:
+    from datetime import date
+
+    from qinglang.match import Matcher
+    from qinglang.match.evaluate import rank_queries
+
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text(
+        '{"vclaim_id": "old", "vclaim": "Facebook will start charging users a monthly fee", "date": "1 March 2012"}\n'
+        '{"vclaim_id": "new", "vclaim": "Facebook will start charging users a monthly fee", "date": "2021-06-10"}\n'
+        '{"vclaim_id": "odd", "vclaim": "The moon landing was filmed in a studio", "date": "not a date at all"}\n',
+        encoding="utf-8")
+    docs = {d.id: d for d in load_pool(pool)}
+    assert docs["old"].published == date(2012, 3, 1) and docs["odd"].published is None  # unreadable: unknown
+    m = Matcher(docs.values())
+    text = "Facebook is going to charge everyone a monthly fee! — Some One (@someone) {} 2021"
+    q = [("a", text.format("June 8,")), ("b", text.format("February 20,").replace("2021", "2012"))]
+    dated = rank_queries(m, q, k=2)
+    assert dated["a"][0] == "new" and dated["b"][0] == "old"
+    undated = rank_queries(m, q, k=2, dates=False)
+    assert undated["a"][0] == undated["b"][0]  # the same text without its date: the same ranking
