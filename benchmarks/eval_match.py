@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from qinglang.match import Matcher
+from qinglang.match.dates import signature_date
 from qinglang.match.evaluate import load_pool, load_qrels, load_queries, metrics, rank_queries, summary_line
 from qinglang.match.reranker import Scorer, load_scorer
 
@@ -37,6 +38,8 @@ def main() -> None:
     ap.add_argument("--fallback", action="store_true", help="use z-score fusion instead of the trained re-ranker")
     ap.add_argument("--splits", default="dev,devtest")
     ap.add_argument("--pair-k", default="", help="comma-separated shortlist sizes to compare on CT2022 (e.g. 30,20,15)")
+    ap.add_argument("--gaps", action="store_true",
+                    help="print the days from each CT2022 tweet to its matching debunk's publication, then stop")
     ap.add_argument("--model", type=Path, help="re-ranker model file (default: the shipped one)")
     ap.add_argument("--calibration", type=Path, help="its calibration JSON (with --model)")
     args = ap.parse_args()
@@ -48,6 +51,9 @@ def main() -> None:
         scorer = load_scorer()
     label = "fusion" if args.fallback else ("reranker" if scorer.booster is not None else "fusion")
     d = args.data
+    if args.gaps:
+        gaps(d)
+        return
     if d.is_dir():
         t = time.perf_counter()
         m = Matcher(load_pool(d / "vclaims_official.jsonl"), scorer=scorer)
@@ -73,6 +79,25 @@ def main() -> None:
     z = args.zh
     if (z / "pool_zh.jsonl").is_file():
         _zh(z, scorer, label)
+
+
+def gaps(d: Path) -> None:
+    """How far apart in time a tweet and its matching debunk are (what the date features and window rest on)."""
+    import numpy as np
+
+    published = {doc.id: doc.published for doc in load_pool(d / "vclaims_official.jsonl")}
+    for split, queries in (("Train", "Train-Dev"), ("Dev", "Train-Dev"), ("Dev-Test", "Dev-Test")):
+        texts = dict(load_queries(d / f"CT2022-Task2A-EN-{queries}_Queries.tsv"))
+        days = []
+        for q, rel in load_qrels(d / f"CT2022-Task2A-EN-{split}_QRELs.tsv").items():
+            posted = signature_date(texts.get(q, ""))
+            days += [(published[r] - posted).days for r in rel if posted and published.get(r)]
+        a = np.array(days)
+        p5, p25, p50, p75, p95 = np.percentile(a, [5, 25, 50, 75, 95]).tolist()
+        near = ((a >= -30) & (a <= 60)).mean()
+        print(f"{split:9s} pairs with both dates {len(a):4d}: days from tweet to debunk p5 {p5:.0f} p25 {p25:.0f} "
+              f"median {p50:.0f} p75 {p75:.0f} p95 {p95:.0f}; within -30..+60 days {near:.3f}, "
+              f"within ±15 days {(np.abs(a) <= 15).mean():.3f}", flush=True)
 
 
 def _zh(z: Path, scorer: Scorer, label: str) -> None:

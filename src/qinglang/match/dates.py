@@ -1,10 +1,11 @@
 """Dates for the matcher: when a debunk was published and when a post was written, as day numbers.
 
 A rumour and its debunk circulate at the same time: on CheckThat! 2022 2A Train, 85 % of the matching debunks
-were published within 30 days before or 60 days after the tweet. The matcher uses the gap (in either
-direction) as a re-ranker feature and fetches the closest debunks of the post's time window as extra
-candidates. Dates are optional on both sides; without one the features are missing and the re-ranker ranks on
-the text alone (it is trained on both views). Never reads the clock: "no date" is never "today".
+were published within 30 days before or 60 days after the tweet (`benchmarks/eval_match.py --gaps`). The matcher
+uses the gap (in either direction) as a re-ranker feature and fetches the closest debunks of the post's time
+window as extra candidates. Dates are optional on both sides; without one the features are missing and the
+re-ranker ranks on the text alone (it is trained on both views). Never reads the clock: "no date" is never
+"today".
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qinglang.match import matcher as matcher_module
 from qinglang.match.dates import signature_date
 from qinglang.match.evaluate import average_precision, load_pool, load_qrels, load_queries
 from qinglang.match.features import FEATURES, LEXICAL_IDX
@@ -89,9 +90,21 @@ def main() -> None:
     ap.add_argument("--out-model", type=Path, default=MODEL_FILE)
     ap.add_argument("--out-calibration", type=Path, default=CALIB_FILE)
     ap.add_argument("--folds", type=int, default=FOLDS)
+    ap.add_argument("--date-window", type=int,
+                    help=f"days either side of a post (default {matcher_module.DATE_WINDOW})")
+    ap.add_argument("--date-k", type=int, help=f"date-window candidates (default {matcher_module.DATE_K})")
     args = ap.parse_args()
     if args.folds < 2:
         ap.error("--folds must be at least 2 (cross-validation needs a held-out fold)")
+    # Experiments only: the shipped model must be trained with the matcher's own values.
+    if args.date_window is not None:
+        if args.date_window < 0:
+            ap.error("--date-window must be at least 0")
+        matcher_module.DATE_WINDOW = args.date_window
+    if args.date_k is not None:
+        if args.date_k < 1:
+            ap.error("--date-k must be at least 1")
+        matcher_module.DATE_K = args.date_k
     import lightgbm as lgb
     from sklearn.isotonic import IsotonicRegression
 
