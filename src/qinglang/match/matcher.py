@@ -462,7 +462,9 @@ class Matcher:
         if len(bref) < LEX_K:
             bref = np.concatenate([bref, np.zeros(LEX_K - len(bref), dtype=np.float32)])
         pair = np.zeros((len(ids), len(PAIR_IDX)), dtype=np.float32)
-        day_gap = None if math.isnan(qday) else np.abs(facts["day"][starts] - qday)
+        # Days from the post to each candidate's publication (NaN where the debunk's date is unknown); None undated.
+        gap = None if math.isnan(qday) else facts["day"][starts] - qday
+        day_gap = None if gap is None else np.abs(gap)
         x = build_matrix(
             dense_best=dense_best.astype(np.float32), dense_title=dense_title, dense_ref=dref, bm25_best=bm_best,
             bm25_title=bm_title, bm25_ref=bref, lexical_ok=lex_ok, pair_lex=pair, q_len=len(q_toks), d_len=d_len,
@@ -505,8 +507,7 @@ class Matcher:
         x[np.ix_(ok, PAIR_IDX)] = pair[sel][ok]
         ok_list = ok.tolist()
         sims_sel = dense_best[sel].tolist()
-        # Days from the post to each candidate's publication (NaN where either date is unknown).
-        gaps_sel = (facts["day"][starts][sel] - qday).tolist()
+        gaps_sel = gap[sel].tolist() if gap is not None else None
 
         def explain(j: int) -> tuple[str, str]:
             row = shown_rows[j]
@@ -517,9 +518,9 @@ class Matcher:
                     note += "; shared key terms: " + ", ".join(shared)
             else:
                 note += "; cross-lingual (no shared words)"
-            gap = gaps_sel[j]
-            if not math.isnan(gap):
-                days, side = abs(int(gap)), "after" if gap > 0 else "before"
+            g = gaps_sel[j] if gaps_sel is not None else math.nan
+            if not math.isnan(g):
+                days, side = abs(int(g)), "after" if g > 0 else "before"
                 note += ("; published the day of the post" if days == 0 else
                          f"; published {days} day{'s' if days != 1 else ''} {side} the post")
             return row_text[row], note

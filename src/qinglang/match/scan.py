@@ -4,8 +4,7 @@
 Dask runner later). ``scan_file`` streams a JSONL file of ``{"id", "text"}`` posts (optionally ``"date"``, when
 the post was written) to a JSONL file of ``{"id", "hits"}`` lines in input order, skips ids already written
 (resume after interruption), and answers reposts from a cache keyed by exact and by normalised text (and the
-date). Never reads the store and never
-holds the whole input in memory.
+date). Never reads the store and never holds the whole input in memory.
 """
 
 from __future__ import annotations
@@ -41,8 +40,7 @@ def scan_batch(
     return [
         [{"id": h.id, "score": h.score, "band": h.band, "explanation": h.explanation, "matched_text": h.matched_text}
          for h in hs]
-        for hs in matcher.match_many(list(texts), top_k=top_k, vectors=vectors,
-                                     dates=list(dates) if dates is not None and any(dates) else None)
+        for hs in matcher.match_many(list(texts), top_k=top_k, vectors=vectors, dates=dates)
     ]
 
 
