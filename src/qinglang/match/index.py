@@ -251,12 +251,17 @@ class UsearchIndex(ClaimIndex):
         return out_k, out_s
 
     def _get(self, keys: np.ndarray) -> np.ndarray:
-        out = np.zeros((len(keys), self.dim), dtype=np.float32)
-        with self._lock:
-            got = self._index.get(keys, dtype=np.float32)
-        for i, v in enumerate(got):
-            if v is not None:
-                out[i] = np.asarray(v, dtype=np.float32).reshape(-1)
+        from usearch.index import ScalarKind
+
+        with self._lock:  # the stored int8 rows, one array per key (None if absent); no float copy per key
+            got = self._index._compiled.get_many(np.asarray(keys, dtype=np.uint64), ScalarKind.I8)
+        if len(got) and all(v is not None for v in got):
+            out = np.stack(got).reshape(len(keys), self.dim).astype(np.float32)
+        else:
+            out = np.zeros((len(keys), self.dim), dtype=np.float32)
+            for i, v in enumerate(got):
+                if v is not None:
+                    out[i] = v.view(np.int8).reshape(-1)
         # int8 storage keeps direction, not length.
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms > 0, norms, 1.0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -117,6 +118,7 @@ class _Main:
         self.avgdl = float(self.lengths.mean()) if self.n else 1.0
         self.bm25: bm25s.BM25 | None = None
         self.df: dict[str, int] = {}
+        self._local = threading.local()
         if self.n:
             self.bm25 = bm25s.BM25(k1=K1, b=B)
             self.bm25.index(docs, show_progress=False)
@@ -140,11 +142,24 @@ class _Main:
             dense = np.asarray(self.bm25.get_scores_from_ids(ids), dtype=np.float32)
             pos = np.flatnonzero(dense)
             return pos.astype(np.int64), dense[pos]
-        # Only the posting lists of the query's terms: no array of the pool's size per query (1M rows).
-        idx = np.concatenate([indices[s:e] for s, e in spans])
-        dat = np.concatenate([data[s:e] for s, e in spans])
-        pos, inv = np.unique(idx, return_inverse=True)
-        return pos.astype(np.int64), np.bincount(inv, weights=dat, minlength=len(pos)).astype(np.float32)
+        # Only the posting lists of the query's terms, summed in a per-thread scratch array that is zeroed again
+        # where touched: no sort of the postings by row and no array of the pool's size allocated per query.
+        acc = self._scratch()
+        for s, e in spans:
+            acc[indices[s:e]] += data[s:e]  # one term's postings name each row once
+        pos = np.sort(np.concatenate([indices[s:e] for s, e in spans]))
+        if len(spans) > 1:  # distinct rows (np.unique is much slower here: it hashes)
+            pos = pos[np.concatenate(([True], pos[1:] != pos[:-1]))]
+        pos = pos.astype(np.int64)
+        out = acc[pos]
+        acc[pos] = 0.0
+        return pos, out
+
+    def _scratch(self) -> np.ndarray:
+        acc = getattr(self._local, "acc", None)
+        if acc is None:
+            acc = self._local.acc = np.zeros(self.n, dtype=np.float32)
+        return acc
 
 
 class LexicalIndex:
