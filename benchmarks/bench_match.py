@@ -153,7 +153,7 @@ def one_size(args: argparse.Namespace) -> dict:
     qv = emb.embed([embedding_text(q) for q in queries])
     t = time.perf_counter()
     for i, q in enumerate(queries):
-        m._candidates(q, qv[i], *[a[0] for a in m._dense.search(qv[i : i + 1], 30)], "en", True)
+        m.candidates_many([q], vectors=qv[i : i + 1], langs=["en"])
     cand_ms = 1000 * (time.perf_counter() - t) / len(queries)
 
     posts = tweets[args.queries : args.queries + args.posts]

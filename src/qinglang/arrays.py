@@ -17,3 +17,21 @@ def sorted_lookup(sorted_ref: np.ndarray, values: np.ndarray) -> tuple[np.ndarra
 def concat_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The integer ranges [start, start + length) one after another, as one array."""
     return np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+
+
+def segment_ranks(values: np.ndarray, seg: np.ndarray) -> np.ndarray:
+    """Rank of each value within its segment, highest first (0-based; ties in input order). ``seg``: the
+    segment of each value, ascending (segments are contiguous)."""
+    order = np.lexsort((-values, seg))
+    first = np.searchsorted(seg, seg)  # where each value's segment begins
+    r = np.empty(len(values), dtype=np.float32)
+    r[order] = np.arange(len(values), dtype=np.float32) - first[order]
+    return r
+
+
+def salted(codes: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """64-bit codes made distinct per owner (XOR with a fixed pseudo-random word per owner id), so that set
+    membership for many owners is one sorted lookup; two owners' codes collide with probability about 2^-64."""
+    salt = (owner.astype(np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+    salt ^= salt >> np.uint64(29)
+    return codes.astype(np.int64) ^ salt.view(np.int64)

@@ -108,6 +108,23 @@ def test_match_many_agrees_with_match(matcher: Matcher) -> None:
         matcher.match("x", top_k=0)
 
 
+def test_a_batch_gives_each_text_what_it_gets_alone(matcher: Matcher) -> None:
+    # Texts of both scripts, one without any word in the pool, one empty, one dated: the candidates of a batch
+    # are computed together (ranks, z-scores and shortlists per text), so each must equal its single-text result.
+    texts = ["5G masts cause covid", "吃碘盐防辐射", "zzzz qqqq", "", "Vinegar does not kill the virus, 喝醋没用",
+             "the moon landing was staged in 1969"]
+    dates = [None, None, None, None, "2020-03-01", None]
+    vecs = matcher.embed(texts)
+    batch = matcher.candidates_many(texts, vectors=vecs, dates=dates)
+    for i, text in enumerate(texts):
+        alone = matcher.candidates_many([text], vectors=vecs[i : i + 1], dates=[dates[i]])[0]
+        assert batch[i].ids == alone.ids
+        np.testing.assert_allclose(batch[i].x, alone.x, rtol=1e-5, atol=1e-6, equal_nan=True)
+        assert [batch[i].explain(j) for j in range(len(alone.ids))] == [alone.explain(j)
+                                                                        for j in range(len(alone.ids))]
+    assert batch[0].ids and batch[1].ids and len({tuple(c.ids) for c in batch}) > 2
+
+
 def test_incremental_upsert_correct_and_remove() -> None:
     emb = CountingEmbedder()
     m = Matcher(POOL, embedder=emb)

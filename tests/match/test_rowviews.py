@@ -84,16 +84,23 @@ def test_overlaps_equal_set_arithmetic(query: str) -> None:
           [normalize(ROWS[k]) for k in (1, 2, 4, 5, 6, 7)])
     # Candidates: (best row, [(other row, is title), ...]).
     cands = [(0, [(1, True), (8, False)]), (3, [(4, True)]), (2, []), (5, [(6, False), (7, True)]), (7, []), (6, [])]
-    q = list(_cached_tokens(query))
-    q_set = set(q)
-    qv = v.query(q, gram_codes(normalize(query)), frozenset(numbers(normalize(query), normalized=True)))
+    # The same candidates for every query, all in one call (as the matcher batches texts), this one last.
     others = [(r, c, t) for c, (_, os) in enumerate(cands) for r, t in os]
+    batch = [*QUERIES, query]
+    qs = [v.query(list(_cached_tokens(b)), gram_codes(normalize(b)), frozenset(numbers(normalize(b), normalized=True)))
+          for b in batch]
+    sets = [set(_cached_tokens(b)) for b in batch]
+    q_of = np.repeat(np.arange(len(batch)), len(cands))
+    n = len(cands)
     got = v.overlaps(
-        qv, lambda ids: np.asarray([_idf(v.terms[i]) for i in ids.tolist()], dtype=np.float64),
-        max(sum(_idf(t) for t in q_set), 1e-6), max(math.sqrt(sum(_idf(t) ** 2 for t in q_set)), 1e-6),
-        np.asarray([c[0] for c in cands], dtype=np.int64), np.asarray([o[0] for o in others], dtype=np.int64),
-        np.asarray([o[1] for o in others], dtype=np.int64), np.asarray([o[2] for o in others], dtype=bool))
-    want = np.asarray([_reference(query, row, os) for row, os in cands])
+        qs, q_of, lambda ids: np.asarray([_idf(v.terms[i]) for i in ids.tolist()], dtype=np.float64),
+        np.asarray([max(sum(_idf(t) for t in q_set), 1e-6) for q_set in sets]),
+        np.asarray([max(math.sqrt(sum(_idf(t) ** 2 for t in q_set)), 1e-6) for q_set in sets]),
+        np.tile(np.asarray([c[0] for c in cands], dtype=np.int64), len(batch)),
+        np.tile(np.asarray([o[0] for o in others], dtype=np.int64), len(batch)),
+        np.concatenate([np.asarray([o[1] for o in others], dtype=np.int64) + n * b for b in range(len(batch))]),
+        np.tile(np.asarray([o[2] for o in others], dtype=bool), len(batch)))
+    want = np.asarray([_reference(b, row, os) for b in batch for row, os in cands])
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 

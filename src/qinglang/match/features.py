@@ -12,12 +12,12 @@ Never embeds, never touches the store.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 
 import numpy as np
 
+from qinglang.arrays import segment_ranks
 from qinglang.text.normalize import normalize
 
 FEATURES = (
@@ -50,21 +50,15 @@ def numbers(text: str, *, normalized: bool = False) -> set[str]:
     return set(_NUM.findall(text if normalized else normalize(text)))
 
 
-def _zscores(values: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    n = len(ref)
-    if n < 2:
-        return np.zeros(len(values), dtype=np.float32)
+def _zscores(values: np.ndarray, seg: np.ndarray, ref: np.ndarray, ref_seg: np.ndarray, n_seg: int) -> np.ndarray:
+    """Each value's z-score against its segment's reference values (0 where the reference has fewer than two
+    values or no spread)."""
     r = ref.astype(np.float64)
-    mean = float(r.sum()) / n
-    sd = math.sqrt(max(float(r @ r) / n - mean * mean, 0.0))  # np.std costs more than the rest of a query
-    return (values - mean) / sd if sd > 1e-6 else np.zeros(len(values), dtype=np.float32)
-
-
-def _ranks(values: np.ndarray) -> np.ndarray:
-    order = np.argsort(-values, kind="stable")
-    r = np.empty(len(values), dtype=np.float32)
-    r[order] = np.arange(len(values), dtype=np.float32)
-    return r
+    n = np.bincount(ref_seg, minlength=n_seg).astype(np.float64)
+    mean = np.bincount(ref_seg, r, minlength=n_seg) / np.maximum(n, 1)
+    sd = np.sqrt(np.maximum(np.bincount(ref_seg, r * r, minlength=n_seg) / np.maximum(n, 1) - mean * mean, 0.0))
+    ok = (n >= 2) & (sd > 1e-6)
+    return np.where(ok[seg], (values - mean[seg]) / np.where(ok, sd, 1.0)[seg], 0.0)
 
 
 def bigrams(toks: Sequence[str]) -> frozenset[tuple[str, str]]:
@@ -73,43 +67,54 @@ def bigrams(toks: Sequence[str]) -> frozenset[tuple[str, str]]:
 
 def build_matrix(
     *,
+    seg: np.ndarray,
     dense_best: np.ndarray,
     dense_title: np.ndarray,
     dense_ref: np.ndarray,
+    dense_ref_seg: np.ndarray,
     bm25_best: np.ndarray,
     bm25_title: np.ndarray,
     bm25_ref: np.ndarray,
+    bm25_ref_seg: np.ndarray,
     lexical_ok: np.ndarray,
     pair_lex: np.ndarray,
-    q_len: int,
+    q_len: np.ndarray,
     d_len: np.ndarray,
-    day_gap: np.ndarray | None = None,
+    day_gap: np.ndarray,
 ) -> np.ndarray:
-    """Assemble the (n_candidates, len(FEATURES)) matrix from per-candidate raw scores.
-
-    ``pair_lex`` holds the per-candidate ``PAIR`` features (in that order); ``day_gap`` the absolute gap in days
-    between the text's date and each debunk's (NaN where unknown; None: the text has no date).
+    """Assemble the (n_candidates, len(FEATURES)) matrix from per-candidate raw scores, for the candidates of
+    many texts at once: ``seg`` is the text of each candidate (ascending; a text's candidates are contiguous);
+    the ranks, gaps and z-scores are within each text. ``dense_ref``/``bm25_ref`` (with their texts in ``*_seg``)
+    are each text's reference scores for the z-scores; ``q_len`` is per text. ``pair_lex`` holds the per-candidate
+    ``PAIR`` features (in that order); ``day_gap`` the absolute gap in days between the text's date and each
+    debunk's (NaN where either is unknown).
     """
     n = len(dense_best)
     x = np.full((n, len(FEATURES)), np.nan, dtype=np.float32)
     if n == 0:
         return x
-    d_rank = _ranks(dense_best)
-    dz = _zscores(dense_best, dense_ref)
+    n_seg = int(seg[-1]) + 1
+    change = np.concatenate(([True], seg[1:] != seg[:-1]))
+    first = np.flatnonzero(change)  # where each text's candidates begin
+    within = np.cumsum(change) - 1  # each candidate's text as an index into `first`
+    d_rank = segment_ranks(dense_best, seg)
+    dz = _zscores(dense_best, seg, dense_ref, dense_ref_seg, n_seg)
     ok = lexical_ok
-    any_ok = bool(ok.any())
-    b_rank = _ranks(np.where(ok, bm25_best, -1.0)) if any_ok else d_rank
+    any_ok = np.logical_or.reduceat(ok, first)[within]
+    b_rank = np.where(any_ok, segment_ranks(np.where(ok, bm25_best, -1.0), seg), d_rank)
+    top_d = np.maximum.reduceat(dense_best, first)
     x[:, _DENSE_COLS] = np.column_stack((
-        dense_best, dense_title, np.log1p(d_rank), dense_best - dense_best.max(), dz,
-        np.full(n, np.log1p(q_len)), np.log1p(d_len), np.log1p(np.where(ok, np.minimum(d_rank, b_rank), d_rank)),
+        dense_best, dense_title, np.log1p(d_rank), dense_best - top_d[within], dz,
+        np.log1p(q_len[seg]), np.log1p(d_len), np.log1p(np.where(ok, np.minimum(d_rank, b_rank), d_rank)),
     ))
-    if day_gap is not None and np.isfinite(day_gap).any():
-        known = np.isfinite(day_gap)
+    known = np.isfinite(day_gap)
+    if known.any():
         x[:, _DATE_COLS[0]] = np.log1p(day_gap)
-        x[:, _DATE_COLS[1]] = np.where(known, np.log1p(_ranks(np.where(known, -day_gap, -np.inf))), np.nan)
-    if any_ok:
-        top_b = max(float(bm25_best[ok].max()), 1e-6)
-        bz = _zscores(bm25_best, bm25_ref)
+        x[:, _DATE_COLS[1]] = np.where(known, np.log1p(segment_ranks(np.where(known, -day_gap, -np.inf), seg)),
+                                       np.nan)
+    if ok.any():
+        top_b = np.maximum(np.maximum.reduceat(np.where(ok, bm25_best, -np.inf), first), 1e-6)[within]
+        bz = _zscores(bm25_best, seg, bm25_ref, bm25_ref_seg, n_seg)
         lex = np.column_stack((bm25_best, bm25_title, np.log1p(b_rank), bm25_best / top_b, bz, dz + bz, pair_lex))
         x[:, _LEX_COLS] = np.where(ok[:, None], lex, np.nan)
     return x

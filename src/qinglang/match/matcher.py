@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qinglang.arrays import concat_ranges
+from qinglang.arrays import concat_ranges, segment_ranks
 from qinglang.errors import Invalid
 from qinglang.match.dates import day_number, parse_date
 from qinglang.match.embedder import Embedder, get_embedder
@@ -105,16 +105,13 @@ def _group_best(values: np.ndarray, starts: np.ndarray, grp: np.ndarray) -> tupl
     return best, np.minimum.reduceat(pos, starts)
 
 
-def _shortlist(x: np.ndarray, k: int, keep: np.ndarray | None = None) -> np.ndarray:
-    """Indices of the ``k`` candidates with the best fused z-score (dense counted twice without lexical), plus
-    those flagged in ``keep``."""
-    if len(x) <= k:
-        return np.arange(len(x))
+def _shortlist(x: np.ndarray, seg: np.ndarray, k: int, keep: np.ndarray | None = None) -> np.ndarray:
+    """Indices (ascending) of each text's ``k`` candidates with the best fused z-score (dense counted twice without
+    lexical), plus those flagged in ``keep``. ``seg``: the text of each candidate (ascending)."""
     dz = np.nan_to_num(x[:, _DZ], nan=-10.0)
     bz = x[:, _BZ]
-    fused = dz + np.where(np.isnan(bz), dz, bz)
-    top = np.argpartition(-fused, k - 1)[:k]
-    return np.union1d(top, np.flatnonzero(keep)) if keep is not None and keep.any() else np.sort(top)
+    top = segment_ranks(dz + np.where(np.isnan(bz), dz, bz), seg) < k
+    return np.flatnonzero(top | keep if keep is not None else top)
 
 
 @dataclass(frozen=True)
@@ -370,10 +367,8 @@ class Matcher:
             raise Invalid(f"expected vectors of shape {(len(texts), self._dense.dim)}, got {vecs.shape}")
         dk, ds = self._dense.search(vecs, DENSE_K)
         langs = list(langs) if langs is not None else [None] * len(texts)
-        return [
-            self._candidates(t, vecs[i], dk[i], ds[i], langs[i] or detect_lang(t), lexical, days[i])
-            for i, t in enumerate(texts)
-        ]
+        qlangs = [lg or detect_lang(t) for lg, t in zip(langs, texts, strict=True)]
+        return self._candidates(list(texts), vecs, dk, ds, qlangs, lexical, days)
 
     def _background_sims(self, qvec: np.ndarray) -> np.ndarray:
         """Similarities of the query to `BACKGROUND_CLAIMS`, highest first (embedded once per matcher)."""
@@ -401,14 +396,13 @@ class Matcher:
                     break
         return out
 
-    def _candidates(
-        self, text: str, qvec: np.ndarray, dkeys: np.ndarray, dsims: np.ndarray, qlang: str, lexical: bool,
-        qday: float = math.nan,
-    ) -> Candidates:
-        row_doc, row_kind, row_text = self._row_doc, self._row_kind, self._row_text
-        docs, doc_rows = self._docs, self._doc_rows
+    def _gather(self, text: str, qvec: np.ndarray, dkeys: np.ndarray, lexical: bool, qday: float,
+                ) -> tuple[list[str], list[str], LexScores | None, list[tuple[int, float]], set[str]]:
+        """One text's candidate debunks (dense top, lexical top, date window), its tokens, lexical scores, lexical
+        top list and the debunks from its date window."""
+        row_doc, docs, doc_rows = self._row_doc, self._docs, self._doc_rows
         q_toks = list(_cached_tokens(text)) if lexical else []
-        lex: LexScores | None = self._lex.scores(q_toks) if q_toks else None
+        lex = self._lex.scores(q_toks) if q_toks else None
         order: dict[str, None] = {}
         n_rows = len(row_doc)
         for k in dkeys.tolist():
@@ -424,25 +418,45 @@ class Matcher:
                 if (d := row_doc[k]) is not None:
                     window.add(d)
                     order[d] = None
-        ids = [d for d in order if d in doc_rows]
+        return [d for d in order if d in doc_rows], q_toks, lex, lex_top, window
+
+    def _candidates(
+        self, texts: list[str], qvecs: np.ndarray, dkeys: np.ndarray, dsims: np.ndarray, qlangs: list[str],
+        lexical: bool, qdays: list[float],
+    ) -> list[Candidates]:
+        """Candidates and features of many texts, computed together: the candidates of all texts are one set of
+        flat arrays (``cand_text``: the text of each), so the per-call cost of NumPy is paid once per batch."""
+        row_kind, row_text = self._row_kind, self._row_text
+        doc_rows = self._doc_rows
+        gathered = [self._gather(t, qvecs[i], dkeys[i], lexical, qdays[i]) for i, t in enumerate(texts)]
+        n_cands = np.fromiter((len(g[0]) for g in gathered), dtype=np.int64, count=len(texts))
+        ids = [d for g in gathered for d in g[0]]
         if not ids:
-            return Candidates([], np.zeros((0, len(FEATURES)), dtype=np.float32))
-        # Per-row scores, then per-debunk best rows, all vectorised (rows of one debunk are contiguous).
+            return [Candidates([], np.zeros((0, len(FEATURES)), dtype=np.float32)) for _ in texts]
+        cand_text = np.repeat(np.arange(len(texts)), n_cands)
+        # Per-row scores, then per-debunk best rows, all vectorised (rows of one debunk are contiguous, and the
+        # candidates of one text too).
         rows_of = [doc_rows[d] for d in ids]
         counts = np.fromiter(map(len, rows_of), dtype=np.int64, count=len(ids))
         keys = np.fromiter(chain.from_iterable(rows_of), dtype=np.int64, count=int(counts.sum()))
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
         grp = np.repeat(np.arange(len(ids)), counts)
-        key_list = keys.tolist()
-        sims = (self._dense.get(keys) @ qvec).astype(np.float32)
-        bm = lex.lookup(key_list) if lex is not None else np.zeros(len(keys), dtype=np.float32)
+        row_of_text = cand_text[grp]
+        sims = np.einsum("ij,ij->i", self._dense.get(keys), qvecs[row_of_text]).astype(np.float32)
+        bm = np.zeros(len(keys), dtype=np.float32)
+        text_rows = np.concatenate(([0], np.cumsum(np.bincount(row_of_text, minlength=len(texts)))))
+        for i, (_, _, lex, _, _) in enumerate(gathered):
+            if lex is not None and text_rows[i + 1] > text_rows[i]:
+                bm[text_rows[i] : text_rows[i + 1]] = lex.lookup(keys[text_rows[i] : text_rows[i + 1]].tolist())
         facts = self._facts[keys]
         title = facts["title"]
-        if q_toks:
-            code = self._lang_codes.get(qlang, -1)
-            same = (facts["lang"] == code) | (facts["lang"] == 0) if qlang != "und" else np.ones(len(keys), bool)
-        else:
-            same = np.zeros(len(keys), dtype=bool)
+        # Same script as the text: its language (or an undetermined one); every row if the text's is undetermined;
+        # none if the text has no tokens (cross-lingual simulation, or nothing to match).
+        codes = np.asarray([self._lang_codes.get(lg, -1) for lg in qlangs], dtype=np.int64)
+        has_toks = np.asarray([bool(g[1]) for g in gathered])
+        undetermined = np.asarray([lg == "und" for lg in qlangs])
+        lang = facts["lang"]
+        same = has_toks[row_of_text] & (undetermined[row_of_text] | (lang == codes[row_of_text]) | (lang == 0))
         body = ~title
         dense_best, best_row = _group_best(np.where(body, sims, -np.inf), starts, grp)
         dense_title = np.fmax.reduceat(np.where(title, sims, np.nan), starts).astype(np.float32)
@@ -452,80 +466,88 @@ class Matcher:
         best_lex, lex_row = _group_best(np.where(lex_rows, bm, -1.0), starts, grp)
         bm_best = np.where(lex_ok, best_lex, 0.0).astype(np.float32)
         d_len = facts["dlen"][starts]
-        dref = dsims[np.isfinite(dsims)]
-        if len(dref) < DENSE_K:
-            # A small registry gives too short a reference for the z-score features the re-ranker learned on
-            # a large pool: complete it with the text's similarity to unrelated background claims, as the
-            # tail of a large pool's top-k would.
-            dref = np.concatenate([dref, self._background_sims(qvec)[: DENSE_K - len(dref)]])
-        bref = np.asarray([s for _, s in lex_top], dtype=np.float32)
-        if len(bref) < LEX_K:
-            bref = np.concatenate([bref, np.zeros(LEX_K - len(bref), dtype=np.float32)])
+        # Each text's reference scores for the z-score features: its dense top list (completed with background
+        # claims when the registry is smaller than DENSE_K, as the tail of a large pool's list would be) and its
+        # BM25 top list (completed with zeros).
+        drefs, brefs = [], []
+        for i, g in enumerate(gathered):
+            dref = dsims[i][np.isfinite(dsims[i])]
+            if len(dref) < DENSE_K:
+                dref = np.concatenate([dref, self._background_sims(qvecs[i])[: DENSE_K - len(dref)]])
+            drefs.append(dref)
+            bref = np.asarray([s for _, s in g[3]], dtype=np.float32)
+            brefs.append(np.concatenate([bref, np.zeros(max(LEX_K - len(bref), 0), dtype=np.float32)]))
         pair = np.zeros((len(ids), len(PAIR_IDX)), dtype=np.float32)
-        # Days from the post to each candidate's publication (NaN where the debunk's date is unknown); None undated.
-        gap = None if math.isnan(qday) else facts["day"][starts] - qday
-        day_gap = None if gap is None else np.abs(gap)
+        # Days from the post to each candidate's publication (NaN where either date is unknown).
+        gap = facts["day"][starts] - np.asarray(qdays, dtype=np.float64)[cand_text]
         x = build_matrix(
-            dense_best=dense_best.astype(np.float32), dense_title=dense_title, dense_ref=dref, bm25_best=bm_best,
-            bm25_title=bm_title, bm25_ref=bref, lexical_ok=lex_ok, pair_lex=pair, q_len=len(q_toks), d_len=d_len,
-            day_gap=day_gap,
+            seg=cand_text, dense_best=dense_best.astype(np.float32), dense_title=dense_title,
+            dense_ref=np.concatenate(drefs), dense_ref_seg=np.repeat(np.arange(len(texts)), [len(r) for r in drefs]),
+            bm25_best=bm_best, bm25_title=bm_title, bm25_ref=np.concatenate(brefs),
+            bm25_ref_seg=np.repeat(np.arange(len(texts)), [len(r) for r in brefs]), lexical_ok=lex_ok, pair_lex=pair,
+            q_len=np.asarray([len(g[1]) for g in gathered], dtype=np.float64), d_len=d_len, day_gap=np.abs(gap),
         )
         # Only a shortlist by the cheap evidence (and the date window's candidates) gets the pair features and
         # goes to the re-ranker; the rank and z-score features above were computed over all candidates, as in
         # training.
-        keep = np.fromiter((d in window for d in ids), dtype=bool, count=len(ids)) if window else None
-        sel = _shortlist(x, PAIR_K, keep).tolist()
-        qv = _view(text) if q_toks else _EMPTY_VIEW
-        q_set = qv.tok_set
-        idf = self._lex.idf
-        sel_arr = np.asarray(sel, dtype=np.int64)
+        windows = [g[4] for g in gathered]
+        keep = np.fromiter((d in windows[t] for d, t in zip(ids, cand_text.tolist(), strict=True)), dtype=bool,
+                           count=len(ids)) if any(windows) else None
+        sel_arr = _shortlist(x, cand_text, PAIR_K, keep)
+        views, lex_index, table = self._views, self._lex, self._idf
+        idf = lex_index.idf
+        qvs = [_view(t) if g[1] else _EMPTY_VIEW for t, g in zip(texts, gathered, strict=True)]
         shown = keys[best_row[sel_arr]]  # the row each candidate is explained by
-        lexed = sel_arr[lex_ok[sel_arr]] if q_set else sel_arr[:0]
+        lexed = sel_arr[lex_ok[sel_arr]]
         if len(lexed):
-            q_idf = [idf(t) for t in q_set]
-            q_weight = max(sum(q_idf), 1e-6)
-            q_norm = max(math.sqrt(sum(v * v for v in q_idf)), 1e-6)
+            q_idf = [[idf(t) for t in qv.tok_set] for qv in qvs]
+            q_weight = np.asarray([max(sum(v), 1e-6) for v in q_idf])
+            q_norm = np.asarray([max(math.sqrt(sum(w * w for w in v)), 1e-6) for v in q_idf])
             l_keys = keys[lex_row[lexed]]
             # The debunks' other rows in the text's script (all its rows together, and its title alone).
             c_counts, c_starts = counts[lexed], starts[lexed]
             pos = concat_ranges(c_starts, c_counts)
             owner = np.repeat(np.arange(len(lexed)), c_counts)
-            keep = same[pos] & (keys[pos] != l_keys[owner])
-            views, lex, table = self._views, self._lex, self._idf
+            other = same[pos] & (keys[pos] != l_keys[owner])
             feats = views.overlaps(
-                views.query(qv.toks, qv.gram_codes, qv.nums),
-                lambda ids: table.values(ids, lex, views.terms),
-                q_weight, q_norm, l_keys, keys[pos[keep]], owner[keep], title[pos[keep]])
+                [views.query(qv.toks, qv.gram_codes, qv.nums) for qv in qvs], cand_text[lexed],
+                lambda ids: table.values(ids, lex_index, views.terms),
+                q_weight, q_norm, l_keys, keys[pos[other]], owner[other], title[pos[other]])
             pair[lexed] = feats
             # A body row that covers most of the debunk's terms explains the match better than the dense best.
             switch = (best_lex[lexed] > 0) & (l_keys != keys[best_row[lexed]]) & (feats[:, 0] > 0.6)
             where = np.searchsorted(sel_arr, lexed)
             shown[where[switch]] = l_keys[switch]
-        shown_rows = shown.tolist()
-        x = x[sel]
-        ok = lex_ok[sel]
-        x[np.ix_(ok, PAIR_IDX)] = pair[sel][ok]
-        ok_list = ok.tolist()
-        sims_sel = dense_best[sel].tolist()
-        gaps_sel = gap[sel].tolist() if gap is not None else None
+        x = x[sel_arr]
+        ok = lex_ok[sel_arr]
+        x[np.ix_(ok, PAIR_IDX)] = pair[sel_arr][ok]
+        shown_rows, ok_list = shown.tolist(), ok.tolist()
+        sims_sel, gaps_sel = dense_best[sel_arr].tolist(), gap[sel_arr].tolist()
+        sel_list = sel_arr.tolist()
+        bounds = np.searchsorted(cand_text[sel_arr], np.arange(len(texts) + 1)).tolist()
 
-        def explain(j: int) -> tuple[str, str]:
-            row = shown_rows[j]
-            note = f"{row_kind[row]} matched; semantic similarity {sims_sel[j]:.2f}"
-            if ok_list[j]:
-                shared = sorted(q_set & _view(row_text[row]).tok_set, key=lambda t: (-idf(t), t))[:4]
-                if shared:
-                    note += "; shared key terms: " + ", ".join(shared)
-            else:
-                note += "; cross-lingual (no shared words)"
-            g = gaps_sel[j] if gaps_sel is not None else math.nan
-            if not math.isnan(g):
-                days, side = abs(int(g)), "after" if g > 0 else "before"
-                note += ("; published the day of the post" if days == 0 else
-                         f"; published {days} day{'s' if days != 1 else ''} {side} the post")
-            return row_text[row], note
+        def explainer(q_set: frozenset[str], lo: int) -> Callable[[int], tuple[str, str]]:
+            def explain(j: int) -> tuple[str, str]:
+                row = shown_rows[lo + j]
+                note = f"{row_kind[row]} matched; semantic similarity {sims_sel[lo + j]:.2f}"
+                if ok_list[lo + j]:
+                    shared = sorted(q_set & _view(row_text[row]).tok_set, key=lambda t: (-idf(t), t))[:4]
+                    if shared:
+                        note += "; shared key terms: " + ", ".join(shared)
+                else:
+                    note += "; cross-lingual (no shared words)"
+                g = gaps_sel[lo + j]
+                if not math.isnan(g):
+                    days, side = abs(int(g)), "after" if g > 0 else "before"
+                    note += ("; published the day of the post" if days == 0 else
+                             f"; published {days} day{'s' if days != 1 else ''} {side} the post")
+                return row_text[row], note
 
-        return Candidates([ids[i] for i in sel], x, explain)
+            return explain
+
+        return [Candidates([ids[k] for k in sel_list[bounds[i] : bounds[i + 1]]], x[bounds[i] : bounds[i + 1]],
+                           explainer(qvs[i].tok_set, bounds[i]))
+                for i in range(len(texts))]
 
     # ---- persistence ----------------------------------------------------------------------
     def save(self, path: Path) -> None:

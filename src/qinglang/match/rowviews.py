@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qinglang.arrays import concat_ranges, sorted_lookup
+from qinglang.arrays import concat_ranges, salted, sorted_lookup
 from qinglang.match.features import _NOSPACE, numbers
 
 if TYPE_CHECKING:
@@ -168,57 +168,68 @@ class RowViews:
         return QueryView(np.unique(known), np.unique(np.asarray(pairs, dtype=np.int64)), grams, nums)
 
     def overlaps(
-        self, q: QueryView, idf: Callable[[np.ndarray], np.ndarray], q_weight: float, q_norm: float,
-        rows: np.ndarray, others: np.ndarray, other_of: np.ndarray, other_title: np.ndarray,
+        self, qs: Sequence[QueryView], q_of: np.ndarray, idf: Callable[[np.ndarray], np.ndarray],
+        q_weight: np.ndarray, q_norm: np.ndarray, rows: np.ndarray, others: np.ndarray, other_of: np.ndarray,
+        other_title: np.ndarray,
     ) -> np.ndarray:
-        """The ``features.PAIR`` columns for candidates whose best lexical row is ``rows[i]``; ``others`` are their
-        debunks' other rows in the text's script (``other_of``: the candidate each belongs to; ``other_title``:
-        is it the title). ``idf`` maps token ids to idf values."""
+        """The ``features.PAIR`` columns for candidates of many texts at once: candidate ``i`` is of text
+        ``qs[q_of[i]]`` (``q_weight``/``q_norm``: per text) and its best lexical row is ``rows[i]``; ``others`` are
+        the candidates' debunks' other rows in the text's script (``other_of``: the candidate each belongs to;
+        ``other_title``: is it the title). ``idf`` maps token ids to idf values."""
         n = len(rows)
         out = np.zeros((n, 11), dtype=np.float64)
         if not n:
             return out
+        # Each text's sets as one sorted array: token ids prefixed by the text, n-gram codes salted by it.
+        owner = np.arange(len(qs))
+        q_toks = np.concatenate([(t << 32) | q.tok_ids for t, q in zip(owner.tolist(), qs, strict=True)])
+        q_bi = np.sort(salted(np.concatenate([q.bigrams for q in qs]), np.repeat(owner, [len(q.bigrams) for q in qs])))
+        n_grams = np.asarray([len(q.grams) for q in qs], dtype=np.int64)
+        q_gr = np.sort(salted(np.concatenate([q.grams for q in qs]), np.repeat(owner, n_grams)))
+        qw, qn = q_weight[q_of], q_norm[q_of]
+
         tok, seg = self.toks.gather(rows)
         w = idf(tok)
-        hit = _sorted_in(tok, q.tok_ids)
+        hit = _sorted_in((q_of[seg] << 32) | tok, q_toks)
         wh = np.where(hit, w, 0.0)
         w_shared = np.bincount(seg, wh, minlength=n)
         weight = np.bincount(seg, w, minlength=n)
-        cos = np.bincount(seg, wh * wh, minlength=n) / (q_norm * np.maximum(np.sqrt(np.bincount(seg, w * w, n)), 1e-6))
+        cos = np.bincount(seg, wh * wh, minlength=n) / (qn * np.maximum(np.sqrt(np.bincount(seg, w * w, n)), 1e-6))
         bi, bseg = self.bigrams.gather(rows)
         b_len = self.bigrams.lengths(rows)
-        b_shared = np.bincount(bseg, _sorted_in(bi, q.bigrams), minlength=n)
+        b_shared = np.bincount(bseg, _sorted_in(salted(bi, q_of[bseg]), q_bi), minlength=n)
         gr, gseg = self.grams.gather(rows)
-        g_shared = np.bincount(gseg, _sorted_in(gr, q.grams), minlength=n)
+        g_shared = np.bincount(gseg, _sorted_in(salted(gr, q_of[gseg]), q_gr), minlength=n)
         g_len = self.grams.lengths(rows)
         out[:, 0] = w_shared / np.maximum(weight, 1e-6)
-        out[:, 1] = w_shared / q_weight
+        out[:, 1] = w_shared / qw
         out[:, 2] = np.where(b_len > 0, b_shared / np.maximum(b_len, 1), 0.0)
         out[:, 3] = g_shared / np.maximum(g_len, 1)
         out[:, 5] = self.num_count[rows]  # numbers of the row missing from the text, corrected below if it has any
-        if q.nums:
-            for i in np.flatnonzero(out[:, 5]).tolist():
-                shared = len(self.nums[int(rows[i])] & q.nums)
+        for i in np.flatnonzero(out[:, 5]).tolist():
+            q_nums = qs[int(q_of[i])].nums
+            if q_nums:
+                shared = len(self.nums[int(rows[i])] & q_nums)
                 out[i, 4], out[i, 5] = shared, out[i, 5] - shared
         out[:, 6] = cos
-        out[:, 7] = g_shared / max(len(q.grams), 1)
+        out[:, 7] = g_shared / np.maximum(n_grams[q_of], 1)
         # The text's terms covered by all the debunk's rows in its script together, and by its title alone.
         o_tok, o_seg = self.toks.gather(others)
-        o_hit = _sorted_in(o_tok, q.tok_ids)
         o_cand = other_of[o_seg]
+        o_hit = _sorted_in((q_of[o_cand] << 32) | o_tok, q_toks)
         span = max(len(self.terms), 1)
         covered = np.unique(np.concatenate((seg[hit] * span + tok[hit], o_cand[o_hit] * span + o_tok[o_hit])))
-        out[:, 8] = np.bincount(covered // span, idf(covered % span), minlength=n) / q_weight
+        out[:, 8] = np.bincount(covered // span, idf(covered % span), minlength=n) / qw
         out[:, 9:] = np.nan
         if other_title.any():
             titles = others[other_title]
             t_cand = other_of[other_title]
             t_row = np.flatnonzero(other_title)
             per_other = np.bincount(o_seg, np.where(o_hit, idf(o_tok), 0.0), minlength=len(others))
-            out[t_cand, 9] = per_other[t_row] / q_weight
+            out[t_cand, 9] = per_other[t_row] / qw[t_cand]
             tb, tseg = self.bigrams.gather(titles)
             tb_len = self.bigrams.lengths(titles)
-            tb_shared = np.bincount(tseg, _sorted_in(tb, q.bigrams), minlength=len(titles))
+            tb_shared = np.bincount(tseg, _sorted_in(salted(tb, q_of[t_cand][tseg]), q_bi), minlength=len(titles))
             out[t_cand, 10] = np.where(tb_len > 0, tb_shared / np.maximum(tb_len, 1), 0.0)
         return out
 
