@@ -104,3 +104,18 @@ def test_oldest_similar_case_wins_among_many_candidates() -> None:
     index.add_text(base + " ref 9999 office 9", case_id=5)
     assert index.text_case(base + " ref 5555 office 3") == 5
     assert index.text_case("Completely unrelated text about a football match in the rain tonight") is None
+
+
+def test_lsh_candidates_are_the_datasketch_query() -> None:
+    from qinglang.cases import dedup
+
+    index = dedup.DedupIndex()
+    base = "Your parcel is held at customs, pay the release fee at this link within 24 hours or it is returned"
+    for i in range(60):
+        index.add_text(base + f" ref {i:04d} office {i % 7}" + " extra words" * (i % 5), case_id=100 + i)
+    assert index.lsh is not None
+    for text in (base, base + " ref 0003 office 3", "Completely unrelated text about a football match tonight"):
+        mh = dedup.signature(text).minhash
+        assert mh is not None
+        assert index._lsh_slots(mh).tolist() == sorted(index.lsh.query(mh))
+    assert len(index._lsh_slots(dedup.signature(base).minhash)) > 10  # type: ignore[arg-type]
