@@ -245,7 +245,10 @@ class DedupIndex:
             keys = table.get(lsh._H(values[start:end]))
             if keys:
                 parts.append(np.fromiter(keys, dtype=np.int64, count=len(keys)))
-        return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+        if not parts:
+            return np.zeros(0, dtype=np.int64)
+        slots = np.sort(np.concatenate(parts))  # distinct by sort (np.unique hashes, several times slower here)
+        return slots[np.concatenate(([True], slots[1:] != slots[:-1]))]
 
     def pdq_case(self, pdq: str) -> int | None:
         best: tuple[int, int] | None = None
