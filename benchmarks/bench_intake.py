@@ -7,7 +7,8 @@ Measures, in one run:
      at --rate reports/s (latency counted from when each request was due, so stalls are not hidden), or closed
      loop with --rate 0 (target >= 1,000/s, p99 < 100 ms);
   3. backlog: the background pipeline's throughput during and after the load, against the embedding model's own
-     throughput on the same texts measured in this run (target >= 0.8x), and that the job table drains;
+     throughput on the same texts measured in this run (target >= 0.8x), that the job table drains, and the
+     CPU time per report the worker, its analysis helpers and the API processes spent on the drain;
   4. SIGKILL: kill -9 the server mid-load, restart it, then count 201s, surviving rows and processed reports.
 
 The load generator speaks HTTP/1.1 keep-alive over raw asyncio streams: on a 2-core machine the client must cost
@@ -285,6 +286,43 @@ class Server:
         return False, time.perf_counter() - t
 
 
+def process_tree_cpu(root: int) -> dict[str, float]:
+    """CPU seconds (user + system) so far of ``root``'s process tree, by role: the worker process, its analysis
+    helpers (its children), and the rest (the server process and its API processes). Linux /proc."""
+    parent: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    cmd: dict[int, str] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            cmd[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        parent[int(entry)] = int(fields[1])
+        cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+
+    def under(pid: int, top: int) -> bool:
+        while pid > 1:
+            if pid == top:
+                return True
+            pid = parent.get(pid, 1)
+        return False
+
+    worker = next((p for p in cpu if under(p, root) and "qinglang.cli worker" in cmd[p]), None)
+    out = {"worker": 0.0, "helpers": 0.0, "server": 0.0}
+    for p, seconds in cpu.items():
+        if worker is not None and p == worker:
+            out["worker"] += seconds
+        elif worker is not None and under(p, worker):
+            out["helpers"] += seconds
+        elif under(p, root):
+            out["server"] += seconds
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -424,7 +462,10 @@ def main() -> None:
         wall = load.ended - load.started
         n_ok = len(load.latencies)
         t_end = time.perf_counter()
+        assert server.proc is not None
+        cpu_before = process_tree_cpu(server.proc.pid)
         drained, drain_s = server.wait_drained(args.drain_timeout)
+        cpu_used = {k: v - cpu_before[k] for k, v in process_tree_cpu(server.proc.pid).items()}
         after = server.processed() - before - during
         ok_processed = server.query(
             "SELECT count(*) FROM reports WHERE processed = 1 AND receipt IN (SELECT value FROM json_each(?))",
@@ -447,6 +488,11 @@ def main() -> None:
                      ""))
         rows.append((f"embedding model alone (same texts, n={n_emb:,})", f"{rate:,.0f}/s", ""))
         rows.append(("pipeline drain rate / model rate", f"{pipe_after / rate:.2f}x", ">= 0.8x"))
+        per = 1000 / max(after, 1)
+        rows.append(("drain: CPU ms per report, worker / its helpers / server + API; cores busy",
+                     f"{cpu_used['worker'] * per:.2f} / {cpu_used['helpers'] * per:.2f} / "
+                     f"{cpu_used['server'] * per:.2f}"
+                     f"; {sum(cpu_used.values()) / max(drain_s, 1e-9):.2f} of {os.cpu_count()}", ""))
         rows.append(("backlog drained (job table empty)", f"{'yes' if drained else 'NO'}; {ok_processed:,}/{n_ok:,} "
                      f"acknowledged reports processed; pending {server.pending_jobs() or 'none'}", "yes"))
 

@@ -1,6 +1,6 @@
 """Benchmark the report pipeline alone (no HTTP): how fast a backlog drains, by analysis helper processes.
 
-Usage: python benchmarks/bench_pipeline.py [--reports 3000] [--processes 0,1,2] [--chunk N] [--round N]
+Usage: python benchmarks/bench_pipeline.py [--reports 3000] [--processes 0,1,2] [--chunk N] [--round N] [--profile F]
 For each helper count: a fresh SQLite database with the demo data, `--reports` of bench_intake's synthetic
 tweet-length reports inserted as intake does, the helpers started and warmed as the worker does, then
 `process_reports` over the backlog (in worker rounds, `pipeline.BACKLOG_BATCH`). The embedding model alone on the
@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 
-def one(reports: int, processes: int, chunk: int = 0, batch: int = 0) -> dict[str, float]:
+def one(reports: int, processes: int, chunk: int = 0, batch: int = 0, profile: str = "") -> dict[str, float]:
     from bench_intake import embed_rate, make_report
     from sqlalchemy import insert
 
@@ -61,11 +61,20 @@ def one(reports: int, processes: int, chunk: int = 0, batch: int = 0) -> dict[st
     pipeline.process_reports(db, ids[:warm])  # warm-up: models, index, dedup
     pids = list(getattr(getattr(helpers, "_pool", None), "_processes", None) or {})
     cpu_main, cpu_helpers = time.process_time(), sum(map(cpu_seconds, pids))
+    prof = None
+    if profile:  # the worker process's own work during the drain (its write transactions), for pstats
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
     t = time.perf_counter()
     done = 0
     for k in range(warm, len(ids), BATCH):
         done += pipeline.process_reports(db, ids[k:k + BATCH])
     elapsed = time.perf_counter() - t
+    if prof is not None:
+        prof.disable()
+        prof.dump_stats(profile)
     cpu_main = time.process_time() - cpu_main
     cpu_helpers = sum(map(cpu_seconds, pids)) - cpu_helpers
     analysis.stop_helpers()
@@ -114,10 +123,13 @@ def main() -> None:
     ap.add_argument("--processes", default="0,1,2", help="analysis helper process counts to compare")
     ap.add_argument("--chunk", type=int, default=0, help="analysis chunk (default: pipeline.ANALYSIS_CHUNK)")
     ap.add_argument("--round", type=int, default=0, help="reports per round (default: pipeline.BACKLOG_BATCH)")
+    ap.add_argument("--profile", default="", metavar="FILE",
+                    help="write a cProfile of the worker process's drain to FILE (one helper count only; the "
+                         "profiler slows the worker, so the rates of such a run are not comparable)")
     ap.add_argument("--one", type=int, default=-1, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one >= 0:
-        print("RESULT " + json.dumps(one(args.reports, args.one, args.chunk, args.round)))
+        print("RESULT " + json.dumps(one(args.reports, args.one, args.chunk, args.round, args.profile)))
         return
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, {args.reports:,} reports", flush=True)
     print()
@@ -132,7 +144,8 @@ def main() -> None:
                 subprocess.run([sys.executable, "-m", "qinglang.cli", *cmd], env=env, check=True,
                                stdout=subprocess.DEVNULL)
             out = subprocess.run([sys.executable, __file__, "--reports", str(args.reports), "--one", str(p),
-                                  "--chunk", str(args.chunk), "--round", str(args.round)],
+                                  "--chunk", str(args.chunk), "--round", str(args.round), "--profile",
+                                  str(Path(args.profile).resolve()) if args.profile else ""],
                                  env=env, check=True, capture_output=True, text=True).stdout
             r = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
             print(f"| {p} | {int(r['processed']):,} in {r['seconds']:.1f} s | {r['rate']:,.0f}/s | "

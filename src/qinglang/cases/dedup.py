@@ -302,7 +302,7 @@ class Recent:
         """One query for the open cases of all these URLs (instead of one per report)."""
         if urls:
             # The open states are checked here, not in SQL: with both conditions SQLite's planner walked the state
-            # index (nearly every case is open) instead of looking the URLs up (7.7 ms against well under 1 ms).
+            # index (nearly every case is open) instead of looking the URLs up.
             found: dict[str, int] = {}
             for url, cid, state in session.execute(
                     select(Case.canonical_url, Case.id, Case.state).where(Case.canonical_url.in_(urls))):

@@ -93,6 +93,8 @@ def main() -> None:
     ap.add_argument("--date-window", type=int,
                     help=f"days either side of a post (default {matcher_module.DATE_WINDOW})")
     ap.add_argument("--date-k", type=int, help=f"date-window candidates (default {matcher_module.DATE_K})")
+    ap.add_argument("--pair-k", type=int, help=f"shortlist given the pair features and re-ranked (default "
+                                               f"{matcher_module.PAIR_K})")
     args = ap.parse_args()
     if args.folds < 2:
         ap.error("--folds must be at least 2 (cross-validation needs a held-out fold)")
@@ -105,6 +107,10 @@ def main() -> None:
         if args.date_k < 1:
             ap.error("--date-k must be at least 1")
         matcher_module.DATE_K = args.date_k
+    if args.pair_k is not None:
+        if args.pair_k < 1:
+            ap.error("--pair-k must be at least 1")
+        matcher_module.PAIR_K = args.pair_k
     import lightgbm as lgb
     from sklearn.isotonic import IsotonicRegression
 
