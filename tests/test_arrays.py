@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qinglang.arrays import salted, segment_ranks
+from qinglang.arrays import salted, segment_ranks, sorted_distinct
 
 
 def test_segment_ranks_are_ranks_within_each_segment() -> None:
@@ -30,3 +30,10 @@ def test_salted_codes_stay_equal_within_an_owner_and_differ_across() -> None:
         salted(np.arange(1000), np.ones(1000, dtype=np.int64)).tolist()
     assert not set(salted(np.arange(1000), np.zeros(1000, dtype=np.int64)).tolist()) & \
         set(salted(np.arange(1000), np.ones(1000, dtype=np.int64)).tolist())
+
+
+def test_sorted_distinct_is_unique() -> None:
+    rng = np.random.default_rng(4)
+    for n in (0, 1, 2, 50):
+        values = rng.integers(0, 10, size=n)
+        assert sorted_distinct(values).tolist() == np.unique(values).tolist()

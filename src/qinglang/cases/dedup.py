@@ -18,7 +18,7 @@ from datasketch import MinHash, MinHashLSH
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from qinglang.arrays import sorted_lookup
+from qinglang.arrays import sorted_distinct, sorted_lookup
 from qinglang.media.hashing import PDQ_MATCH_THRESHOLD, hamming
 from qinglang.store.models import Case, Report, ReportImage
 from qinglang.taxonomy import OPEN_CASE_STATES
@@ -247,8 +247,7 @@ class DedupIndex:
                 parts.append(np.fromiter(keys, dtype=np.int64, count=len(keys)))
         if not parts:
             return np.zeros(0, dtype=np.int64)
-        slots = np.sort(np.concatenate(parts))  # distinct by sort (np.unique hashes, several times slower here)
-        return slots[np.concatenate(([True], slots[1:] != slots[:-1]))]
+        return sorted_distinct(np.concatenate(parts))
 
     def pdq_case(self, pdq: str) -> int | None:
         best: tuple[int, int] | None = None

@@ -20,7 +20,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
-from qinglang.arrays import sorted_lookup
+from qinglang.arrays import sorted_distinct, sorted_lookup
 from qinglang.text.normalize import normalize
 from qinglang.text.segment import tokens as _segment
 
@@ -147,10 +147,7 @@ class _Main:
         acc = self._scratch()
         for s, e in spans:
             acc[indices[s:e]] += data[s:e]  # one term's postings name each row once
-        pos = np.sort(np.concatenate([indices[s:e] for s, e in spans]))
-        if len(spans) > 1:  # distinct rows (np.unique is much slower here: it hashes)
-            pos = pos[np.concatenate(([True], pos[1:] != pos[:-1]))]
-        pos = pos.astype(np.int64)
+        pos = sorted_distinct(np.concatenate([indices[s:e] for s, e in spans])).astype(np.int64)
         out = acc[pos]
         acc[pos] = 0.0
         return pos, out
