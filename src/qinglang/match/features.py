@@ -50,14 +50,13 @@ def numbers(text: str, *, normalized: bool = False) -> set[str]:
     return set(_NUM.findall(text if normalized else normalize(text)))
 
 
-def _zscores(values: np.ndarray, seg: np.ndarray, ref: np.ndarray, ref_seg: np.ndarray, n_seg: int) -> np.ndarray:
-    """Each value's z-score against its segment's reference values (0 where the reference has fewer than two
-    values or no spread)."""
+def _zscores(values: np.ndarray, seg: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Each value's z-score against its text's reference values (``ref``: a row per text; 0 where the reference
+    has fewer than two values or no spread)."""
     r = ref.astype(np.float64)
-    n = np.bincount(ref_seg, minlength=n_seg).astype(np.float64)
-    mean = np.bincount(ref_seg, r, minlength=n_seg) / np.maximum(n, 1)
-    sd = np.sqrt(np.maximum(np.bincount(ref_seg, r * r, minlength=n_seg) / np.maximum(n, 1) - mean * mean, 0.0))
-    ok = (n >= 2) & (sd > 1e-6)
+    mean = r.mean(axis=1)
+    sd = np.sqrt(np.maximum((r * r).mean(axis=1) - mean * mean, 0.0))
+    ok = (sd > 1e-6) & (r.shape[1] >= 2)
     return np.where(ok[seg], (values - mean[seg]) / np.where(ok, sd, 1.0)[seg], 0.0)
 
 
@@ -71,11 +70,9 @@ def build_matrix(
     dense_best: np.ndarray,
     dense_title: np.ndarray,
     dense_ref: np.ndarray,
-    dense_ref_seg: np.ndarray,
     bm25_best: np.ndarray,
     bm25_title: np.ndarray,
     bm25_ref: np.ndarray,
-    bm25_ref_seg: np.ndarray,
     lexical_ok: np.ndarray,
     pair_lex: np.ndarray,
     q_len: np.ndarray,
@@ -84,21 +81,20 @@ def build_matrix(
 ) -> np.ndarray:
     """Assemble the (n_candidates, len(FEATURES)) matrix from per-candidate raw scores, for the candidates of
     many texts at once: ``seg`` is the text of each candidate (ascending; a text's candidates are contiguous);
-    the ranks, gaps and z-scores are within each text. ``dense_ref``/``bm25_ref`` (with their texts in ``*_seg``)
-    are each text's reference scores for the z-scores; ``q_len`` is per text. ``pair_lex`` holds the per-candidate
-    ``PAIR`` features (in that order); ``day_gap`` the absolute gap in days between the text's date and each
-    debunk's (NaN where either is unknown).
+    the ranks, gaps and z-scores are within each text. ``dense_ref``/``bm25_ref`` hold a row of reference scores
+    per text for the z-scores (its dense and BM25 top lists); ``q_len`` is per text. ``pair_lex`` holds the
+    per-candidate ``PAIR`` features (in that order); ``day_gap`` the absolute gap in days between the text's date
+    and each debunk's (NaN where either is unknown).
     """
     n = len(dense_best)
     x = np.full((n, len(FEATURES)), np.nan, dtype=np.float32)
     if n == 0:
         return x
-    n_seg = int(seg[-1]) + 1
     change = np.concatenate(([True], seg[1:] != seg[:-1]))
     first = np.flatnonzero(change)  # where each text's candidates begin
     within = np.cumsum(change) - 1  # each candidate's text as an index into `first`
     d_rank = segment_ranks(dense_best, seg)
-    dz = _zscores(dense_best, seg, dense_ref, dense_ref_seg, n_seg)
+    dz = _zscores(dense_best, seg, dense_ref)
     ok = lexical_ok
     any_ok = np.logical_or.reduceat(ok, first)[within]
     b_rank = np.where(any_ok, segment_ranks(np.where(ok, bm25_best, -1.0), seg), d_rank)
@@ -114,7 +110,7 @@ def build_matrix(
                                        np.nan)
     if ok.any():
         top_b = np.maximum(np.maximum.reduceat(np.where(ok, bm25_best, -np.inf), first), 1e-6)[within]
-        bz = _zscores(bm25_best, seg, bm25_ref, bm25_ref_seg, n_seg)
+        bz = _zscores(bm25_best, seg, bm25_ref)
         lex = np.column_stack((bm25_best, bm25_title, np.log1p(b_rank), bm25_best / top_b, bz, dz + bz, pair_lex))
         x[:, _LEX_COLS] = np.where(ok[:, None], lex, np.nan)
     return x

@@ -466,9 +466,9 @@ class Matcher:
         best_lex, lex_row = _group_best(np.where(lex_rows, bm, -1.0), starts, grp)
         bm_best = np.where(lex_ok, best_lex, 0.0).astype(np.float32)
         d_len = facts["dlen"][starts]
-        # Each text's reference scores for the z-score features: its dense top list (completed with background
-        # claims when the registry is smaller than DENSE_K, as the tail of a large pool's list would be) and its
-        # BM25 top list (completed with zeros).
+        # Each text's reference scores for the z-score features, DENSE_K and LEX_K of them: its dense top list
+        # (completed with background claims when the registry is smaller than DENSE_K, as the tail of a large
+        # pool's list would be) and its BM25 top list (completed with zeros).
         drefs, brefs = [], []
         for i, g in enumerate(gathered):
             dref = dsims[i][np.isfinite(dsims[i])]
@@ -481,10 +481,8 @@ class Matcher:
         # Days from the post to each candidate's publication (NaN where either date is unknown).
         gap = facts["day"][starts] - np.asarray(qdays, dtype=np.float64)[cand_text]
         x = build_matrix(
-            seg=cand_text, dense_best=dense_best.astype(np.float32), dense_title=dense_title,
-            dense_ref=np.concatenate(drefs), dense_ref_seg=np.repeat(np.arange(len(texts)), [len(r) for r in drefs]),
-            bm25_best=bm_best, bm25_title=bm_title, bm25_ref=np.concatenate(brefs),
-            bm25_ref_seg=np.repeat(np.arange(len(texts)), [len(r) for r in brefs]), lexical_ok=lex_ok, pair_lex=pair,
+            seg=cand_text, dense_best=dense_best.astype(np.float32), dense_title=dense_title, dense_ref=np.stack(drefs),
+            bm25_best=bm_best, bm25_title=bm_title, bm25_ref=np.stack(brefs), lexical_ok=lex_ok, pair_lex=pair,
             q_len=np.asarray([len(g[1]) for g in gathered], dtype=np.float64), d_len=d_len, day_gap=np.abs(gap),
         )
         # Only a shortlist by the cheap evidence (and the date window's candidates) gets the pair features and
