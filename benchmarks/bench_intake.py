@@ -286,23 +286,28 @@ class Server:
         return False, time.perf_counter() - t
 
 
+def proc_stat(pid: int) -> tuple[int, float]:
+    """A live process's parent pid and its user + system CPU seconds so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def process_tree_cpu(root: int) -> dict[str, float]:
     """CPU seconds (user + system) so far of ``root``'s process tree, by role: the worker process, its analysis
     helpers (its children), and the rest (the server process and its API processes). Linux /proc."""
     parent: dict[int, int] = {}
     cpu: dict[int, float] = {}
     cmd: dict[int, str] = {}
-    tick = os.sysconf("SC_CLK_TCK")
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            parent[int(entry)], cpu[int(entry)] = proc_stat(int(entry))
             cmd[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
+            parent.pop(int(entry), None)
+            cpu.pop(int(entry), None)
             continue
-        parent[int(entry)] = int(fields[1])
-        cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
 
     def under(pid: int, top: int) -> bool:
         while pid > 1:

@@ -87,8 +87,9 @@ def one(reports: int, processes: int, chunk: int = 0, batch: int = 0, profile: s
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a live process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    from bench_intake import proc_stat
+
+    return proc_stat(pid)[1]
 
 
 def stage_costs(db: object, texts: list[str]) -> dict[str, float]:
