@@ -117,5 +117,32 @@ def test_lsh_candidates_are_the_datasketch_query() -> None:
     for text in (base, base + " ref 0003 office 3", "Completely unrelated text about a football match tonight"):
         mh = dedup.signature(text).minhash
         assert mh is not None
-        assert index._lsh_slots(mh).tolist() == sorted(index.lsh.query(mh))
-    assert len(index._lsh_slots(dedup.signature(base).minhash)) > 10  # type: ignore[arg-type]
+        assert index._lsh_cases(mh).tolist() == sorted(index.lsh.query(mh))
+    assert len(index._lsh_cases(dedup.signature(base).minhash)) > 10  # type: ignore[arg-type]
+
+
+def test_a_large_case_is_found_through_any_member() -> None:
+    from qinglang.cases import dedup
+
+    index = dedup.DedupIndex()
+    # A viral case: hundreds of reposts with small edits, drifting away from the first text. A later report close
+    # to the last edits (but not to the first text) still joins it, and an unrelated case stays separate.
+    words = ("officials", "confirm", "the", "water", "supply", "in", "the", "east", "district", "is", "poisoned",
+             "do", "not", "drink", "tap", "water", "until", "further", "notice", "share", "with", "family")
+    texts = []
+    for i in range(300):
+        w = list(words)
+        for k in range(min(i // 30, len(w) - 1)):
+            w[k] = f"{w[k]}{i % 10}x"
+        texts.append(" ".join(w))
+    joined = set()
+    for t in texts:
+        joined.add(index.text_case(t) or 42)
+        index.add_text(t, case_id=42)
+    index.add_text("A completely different message about a lottery prize you must claim today", case_id=7)
+    first = dedup.signature(texts[0]).codes
+    last = dedup.signature(texts[-1] + " please").codes
+    assert first is not None and last is not None and dedup.jaccard(first, last) < dedup.THRESHOLD
+    assert index.text_case(texts[-1] + " please") == 42
+    assert index.text_case("A completely different message about a lottery prize you must claim today!!") == 7
+    assert joined == {42} and len(index._members[42]) == len(set(texts))  # each distinct variant is a member

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import chain, islice
 
 import numpy as np
 from datasketch import MinHash, MinHashLSH
@@ -32,7 +33,7 @@ THRESHOLD = 0.7  # Jaccard similarity of the character 3-shingle sets
 LSH_BANDS = (16, 4)
 ESTIMATE_MARGIN = 0.15  # candidates whose MinHash estimate is this far below THRESHOLD skip the exact check
 MIN_CHARS = 12  # shorter texts only match exactly: a few shared characters mean nothing
-_CHECK_BLOCK = 32  # candidates checked by exact Jaccard per vectorised step (the oldest case that qualifies wins)
+_CHECK_BLOCK = 32  # members checked by exact Jaccard per vectorised step (the oldest case that qualifies wins)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -148,7 +149,12 @@ def warm(texts: list[str]) -> None:
 class DedupIndex:
     """Open reports' texts (exact and near-duplicate) and image hashes, mapped to their cases.
 
-    ``small``: no LSH, every entry is a candidate (the few texts one transaction adds)."""
+    The LSH is keyed by case: a bucket holds the cases with a member text in it, once each, and a case's member
+    texts are checked together. Templated reports (thousands of near-duplicates in a few clusters) then crowd the
+    buckets with cases, not with every report, and the oldest qualifying case is found by checking cases oldest
+    first. A case reached through any band has all its members checked, so a member that shares no band with the
+    query can still be the near-duplicate found (never a false join: the exact Jaccard decides).
+    ``small``: no LSH, every case is a candidate (the few texts one transaction adds)."""
 
     def __init__(self, *, small: bool = False) -> None:
         self.lock = threading.Lock()
@@ -156,11 +162,12 @@ class DedupIndex:
         self._reset()
 
     def _reset(self) -> None:
-        self.lsh = None if self._small else MinHashLSH(num_perm=NUM_PERM, params=LSH_BANDS)  # keys: slots
+        self.lsh = None if self._small else MinHashLSH(num_perm=NUM_PERM, params=LSH_BANDS)  # keys: case ids
         # Per slot (one per indexed report): its MinHash values, shingle codes and case, to check candidates.
         self._sigs = np.zeros((64, NUM_PERM), dtype=np.uint32)
         self._codes: list[np.ndarray] = []
         self._cases: list[int] = []
+        self._members: dict[int, list[int]] = {}  # case id -> its slots, oldest first
         self.exact: dict[str, int] = {}  # normalised text -> case id
         self.pdq: list[tuple[str, int]] = []
         self.last_report_id = 0
@@ -201,8 +208,9 @@ class DedupIndex:
             self._sigs[slot] = sig.minhash.hashvalues
             self._codes.append(sig.codes)
             self._cases.append(case_id)
-            if self.lsh is not None:
-                self.lsh.insert(slot, sig.minhash)
+            self._members.setdefault(case_id, []).append(slot)
+            if self.lsh is not None:  # a bucket is a set: a case already in it is not added twice
+                self.lsh.insert(case_id, sig.minhash, check_duplication=False)
 
     def text_case(self, text: str) -> int | None:
         """The oldest case holding the same normalised text or a near-duplicate (Jaccard >= THRESHOLD)."""
@@ -215,28 +223,32 @@ class DedupIndex:
             return self.exact[sig.norm]
         if sig.minhash is None or sig.codes is None:
             return None
-        if self.lsh is None:  # a small index: every entry is a candidate
-            slots = np.arange(len(self._cases))
+        if self.lsh is None:  # a small index: every case is a candidate
+            cases = sorted(self._members)
         else:
-            slots = self._lsh_slots(sig.minhash)
-        if not len(slots):
-            return None
-        # Candidates share a band; the MinHash estimate (one NumPy comparison for all) drops the clearly
-        # dissimilar, then the exact Jaccard decides, oldest case first.
-        agree = (self._sigs[slots] == sig.minhash.hashvalues).sum(axis=1)
-        slots = slots[agree >= (THRESHOLD - ESTIMATE_MARGIN) * NUM_PERM]
-        ordered = sorted(slots.tolist(), key=self._cases.__getitem__)
-        for k in range(0, len(ordered), _CHECK_BLOCK):  # oldest cases first, a block of exact checks at a time
-            block = ordered[k : k + _CHECK_BLOCK]
-            similar = jaccards(sig.codes, [self._codes[slot] for slot in block]) >= THRESHOLD
-            if similar.any():
-                return self._cases[block[int(np.argmax(similar))]]
+            cases = self._lsh_cases(sig.minhash).tolist()
+        values, codes, members = sig.minhash.hashvalues, self._codes, self._members
+        need = (THRESHOLD - ESTIMATE_MARGIN) * NUM_PERM
+        # Members listed case by case, oldest case first, so that the first qualifying member belongs to the oldest
+        # case; taken a block at a time (the first block is small: the oldest candidate usually qualifies). The
+        # MinHash estimate (one NumPy comparison per block) drops the clearly dissimilar, then the exact Jaccard
+        # decides, a few members at a time.
+        pending = chain.from_iterable(members[c] for c in cases)
+        size = _CHECK_BLOCK
+        while len(slots := np.fromiter(islice(pending, size), dtype=np.int64)):
+            size *= 4
+            slots = slots[(self._sigs[slots] == values).sum(axis=1) >= need]
+            for b in range(0, len(slots), _CHECK_BLOCK):
+                sub = slots[b : b + _CHECK_BLOCK].tolist()
+                similar = jaccards(sig.codes, [codes[slot] for slot in sub]) >= THRESHOLD
+                if similar.any():
+                    return self._cases[sub[int(np.argmax(similar))]]
         return None
 
-    def _lsh_slots(self, minhash: MinHash) -> np.ndarray:
-        """The slots sharing a band with ``minhash``: what ``MinHashLSH.query`` returns, gathered from the same
-        hash tables with NumPy (its per-key set insertions dominated dedup once a case held thousands of
-        near-duplicate texts, all in the same buckets)."""
+    def _lsh_cases(self, minhash: MinHash) -> np.ndarray:
+        """The cases with a member sharing a band with ``minhash``, ascending: what ``MinHashLSH.query``
+        returns, gathered from the same hash tables with NumPy (its per-key set insertions dominated dedup once
+        the buckets were crowded)."""
         lsh = self.lsh
         assert lsh is not None
         values = minhash.hashvalues
