@@ -27,10 +27,11 @@ def test_a_chunk_begun_during_a_flood_finishes_in_full_transactions(db: Any, set
     readings = iter([True])  # busy when the chunk starts, quiet at every later look
     monkeypatch.setattr(pipeline, "_intake_busy", lambda db: next(readings, False))
     monkeypatch.setattr(pipeline.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(pipeline, "WRITE_CHUNK", 16)  # smaller than the analysis chunk of 40 reports
     sizes: list[int] = []
     apply = pipeline._apply
     monkeypatch.setattr(pipeline, "_apply", lambda db, work, blocklist: (sizes.append(len(work)),
                                                                           apply(db, work, blocklist)))
     assert pipeline.process_reports(db, ids) == 40
     # Two reports while busy, then the rest of the same chunk in transactions of WRITE_CHUNK (not 19 more of 2).
-    assert sizes == [pipeline.BUSY_WRITE_CHUNK, pipeline.WRITE_CHUNK, 40 - 2 - pipeline.WRITE_CHUNK]
+    assert sizes == [pipeline.BUSY_WRITE_CHUNK, 16, 16, 40 - 2 - 32]
