@@ -57,6 +57,21 @@ def test_get_returns_stored_direction(index: ClaimIndex) -> None:
     assert not got[1].any()
 
 
+@pytest.mark.parametrize("n_keys", [5, 2000])  # few candidates (rows copied out) and many (one product)
+def test_similarities_are_the_stored_vectors_dot_their_query(index: ClaimIndex, n_keys: int) -> None:
+    rng = np.random.default_rng(3)
+    queries = _vecs(7, seed=9)
+    keys = rng.integers(90, 410, n_keys)  # some unknown keys (below 100, above 399): similarity 0
+    owner = rng.integers(0, 7, n_keys)
+    got = index.similarities(queries, keys, owner)
+    want = np.einsum("ij,ij->i", index.get(keys), queries[owner])
+    assert got.dtype == np.float32 and got.shape == (n_keys,)
+    assert np.allclose(got, want, atol=1e-5)
+    assert not got[(keys < 100) | (keys > 399)].any()
+    with pytest.raises(Invalid):
+        index.similarities(queries, keys, owner + 7)  # a key without its query
+
+
 def test_short_results_are_padded(index: ClaimIndex) -> None:
     small = type(index)(DIM)
     small.add(np.array([7, 8]), _vecs(2))

@@ -67,6 +67,24 @@ class ClaimIndex(ABC):
             return np.zeros((0, self.dim), dtype=np.float32)
         return self._get(keys)
 
+    @final
+    def similarities(self, queries: np.ndarray, keys: np.ndarray, owner: np.ndarray) -> np.ndarray:
+        """For each key, the similarity of its stored vector with the query row ``queries[owner[i]]`` (float32;
+        0 for unknown keys): the dense evidence of many texts' candidates in one call."""
+        queries = np.asarray(queries, dtype=np.float32)
+        keys = np.asarray(keys, dtype=np.int64).reshape(-1)
+        owner = np.asarray(owner, dtype=np.int64).reshape(-1)
+        if queries.ndim != 2 or queries.shape[1] != self.dim:
+            raise Invalid(f"expected queries of dimension {self.dim}, got {queries.shape}")
+        if len(owner) != len(keys) or (len(owner) and (owner.min() < 0 or owner.max() >= len(queries))):
+            raise Invalid("owner must give a query row for every key")
+        if not len(keys):
+            return np.zeros(0, dtype=np.float32)
+        return self._similarities(queries, keys, owner)
+
+    def _similarities(self, queries: np.ndarray, keys: np.ndarray, owner: np.ndarray) -> np.ndarray:
+        return np.einsum("ij,ij->i", self._get(keys), queries[owner]).astype(np.float32)
+
     @abstractmethod
     def _add(self, keys: np.ndarray, vectors: np.ndarray) -> None: ...
 
@@ -186,6 +204,21 @@ class NumpyIndex(ClaimIndex):
         hit = (p >= 0) & (p < len(mat))
         out[hit] = mat[p[hit]]
         return out
+
+    def _similarities(self, queries: np.ndarray, keys: np.ndarray, owner: np.ndarray) -> np.ndarray:
+        mat, pos = self._lookup
+        p = np.full(len(keys), -1, dtype=np.int64)
+        known = (keys >= 0) & (keys < len(pos))
+        p[known] = pos[keys[known]]
+        hit = (p >= 0) & (p < len(mat))
+        p = np.where(hit, p, 0)
+        if len(queries) * len(mat) <= 4 * len(keys):
+            # A small pool, many candidates: every query against every row is less work than copying out one
+            # row per candidate (a batch's candidates can cover the same few hundred rows many times over).
+            sims = (queries @ mat.T)[owner, p]
+        else:
+            sims = np.einsum("ij,ij->i", mat[p], queries[owner])
+        return np.where(hit, sims, 0.0).astype(np.float32)
 
     def keys(self) -> np.ndarray:
         return self._keys[: self._n].copy()

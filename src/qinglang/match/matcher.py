@@ -442,7 +442,7 @@ class Matcher:
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
         grp = np.repeat(np.arange(len(ids)), counts)
         row_of_text = cand_text[grp]
-        sims = np.einsum("ij,ij->i", self._dense.get(keys), qvecs[row_of_text]).astype(np.float32)
+        sims = self._dense.similarities(qvecs, keys, row_of_text)
         bm = np.zeros(len(keys), dtype=np.float32)
         text_rows = np.concatenate(([0], np.cumsum(np.bincount(row_of_text, minlength=len(texts)))))
         for i, (_, _, lex, _, _) in enumerate(gathered):
