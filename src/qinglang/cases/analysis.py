@@ -235,6 +235,10 @@ class Stage:
     def _use_helpers(self, busy: bool) -> bool:
         return not busy and self._helpers is not None and self._helpers.ready()
 
+    def uses_helpers(self, *, busy: bool = False) -> bool:
+        """Whether `submit` hands work to the helper processes (a backlog, intake quiet, helpers ready)."""
+        return self._use_helpers(busy)
+
     def depth(self, *, busy: bool = False) -> int:
         """Chunks to keep in flight. ``busy``: reports are pouring in; analysis then stays in this process's
         low-priority thread, one chunk ahead, so that a helper at full priority does not take CPU from intake."""

@@ -209,8 +209,29 @@ def _webhook_case(case: Case) -> dict[str, Any]:
             "due_at": case.due_at.isoformat() if case.due_at else None}
 
 
+_Pending = Callable[[], tuple[list[analysis.Result], list[Any] | None]]
+# The analysis of the reports the next round will most likely take, started while this round's last chunks are
+# written (see `_look_ahead`): per database, (when, the items analysed, the pending result).
+_ahead: dict[str, tuple[float, list[analysis.Item], _Pending]] = {}
+AHEAD_FRESH = 10.0  # seconds: an older look-ahead is not used (a debunk published since would be missing)
+
+
+def _look_ahead(db: Database, stage: analysis.Stage, after: int) -> None:
+    """Start analysing the next unprocessed reports after ``after``, the first chunk of the round that follows
+    in a backlog (jobs are claimed in report order). Without it the helpers idled at every round's end while
+    the worker wrote the last chunks, completed the round's jobs and claimed the next ones."""
+    with db.read() as s:
+        rows = s.execute(select(Report.id, Report.text, Report.description)
+                         .where(Report.id > after, Report.processed.is_(False))
+                         .order_by(Report.id).limit(ANALYSIS_CHUNK)).all()
+    if rows:
+        items = [(int(rid), text or "", desc or "") for rid, text, desc in rows]
+        _ahead[db.url] = (time.monotonic(), items, stage.submit(items))
+
+
 def process_reports(db: Database, report_ids: list[int]) -> int:
     """Process these reports (skipping any already processed). Returns how many were processed."""
+    ahead = _ahead.pop(db.url, None)  # used only if this round begins with exactly those reports
     with db.read() as s:
         reports = list(s.execute(select(Report).where(Report.id.in_(report_ids), Report.processed.is_(False))
                                  .order_by(Report.id)).scalars())
@@ -226,15 +247,21 @@ def process_reports(db: Database, report_ids: list[int]) -> int:
     # analysis stays in this process's niced thread and helpers do not start: they would take CPU from requests.
     busy = _intake_busy(db)
     with analysis.Stage(db, len(reports), busy=busy) as stage:
-        pending: deque[Callable[[], tuple[list[analysis.Result], list[Any] | None]]] = deque()
+        pending: deque[_Pending] = deque()
         submitted = 0
         for i in range(len(chunks)):
             if i:  # read afresh per chunk (the first chunk uses the reading that chose the stage)
                 busy = _intake_busy(db)
             step = _write_step(db, busy)
             while submitted < len(chunks) and (not pending or len(pending) < stage.depth(busy=busy)):
-                pending.append(stage.submit(items[submitted], busy=busy))
+                if (submitted == 0 and ahead is not None and ahead[1] == items[0]
+                        and time.monotonic() - ahead[0] < AHEAD_FRESH):
+                    pending.append(ahead[2])
+                else:
+                    pending.append(stage.submit(items[submitted], busy=busy))
                 submitted += 1
+                if submitted == len(chunks) and stage.uses_helpers(busy=busy):
+                    _look_ahead(db, stage, reports[-1].id)
             results, signatures = pending.popleft()()
             if signatures is None:  # dedup signatures now, so the write transaction only looks them up
                 dedup.warm([t for _, t, _ in items[i]])
