@@ -146,3 +146,22 @@ def test_a_large_case_is_found_through_any_member() -> None:
     assert index.text_case(texts[-1] + " please") == 42
     assert index.text_case("A completely different message about a lottery prize you must claim today!!") == 7
     assert joined == {42} and len(index._members[42]) == len(set(texts))  # each distinct variant is a member
+
+
+def test_the_sketch_estimates_jaccard() -> None:
+    from qinglang.cases import dedup
+
+    # Texts sharing a known share of words: the one-byte sketch agrees on about J of its positions (b-bit minwise
+    # hashing), so it can pre-check candidates; identical texts agree everywhere.
+    rng = np.random.default_rng(2)
+    vocab = [f"w{i:04d}" for i in range(5000)]
+    for _ in range(20):
+        base = " ".join(rng.choice(vocab, 60, replace=False))
+        words = base.split()
+        other = " ".join(words[:45] + list(rng.choice(vocab, 15)))
+        a, b = dedup.compute(base), dedup.compute(other)
+        assert a.codes is not None and b.codes is not None and a.sketch is not None and b.sketch is not None
+        assert a.sketch.dtype == np.uint8 and len(a.sketch) == dedup.SKETCH
+        exact = dedup.jaccard(a.codes, b.codes)
+        assert abs(float(np.mean(a.sketch == b.sketch)) - exact) < 0.12
+        assert (dedup.compute(base).sketch == a.sketch).all()
