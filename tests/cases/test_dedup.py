@@ -149,6 +149,8 @@ def test_a_large_case_is_found_through_any_member() -> None:
 
 
 def test_the_sketch_estimates_jaccard() -> None:
+    import numpy as np
+
     from qinglang.cases import dedup
 
     # Texts sharing a known share of words: the one-byte sketch agrees on about J of its positions (b-bit minwise
