@@ -52,7 +52,7 @@ def test_backlog_goes_to_the_helper_process(db: Any, settings: Any, monkeypatch:
         # analysed ahead by the helper while the first round's chunk was written.
         first = analysis.HELPER_MIN_REPORTS
         assert pipeline.process_reports(db, ids[:first]) == first
-        assert [rid for rid, _, _ in pipeline._ahead[db.url][1]] == ids[first:]
+        assert [rid for part, _ in pipeline._ahead[db.url][1] for rid, _, _ in part] == ids[first:]
         assert pipeline.process_reports(db, ids[first:]) == len(ids) - first
         assert in_thread == [] and db.url not in pipeline._ahead  # every chunk was analysed by the helper
 

@@ -239,6 +239,9 @@ class Stage:
         """Whether `submit` hands work to the helper processes (a backlog, intake quiet, helpers ready)."""
         return self._use_helpers(busy)
 
+    def helper_count(self) -> int:
+        return self._helpers.processes if self._helpers is not None else 0
+
     def depth(self, *, busy: bool = False) -> int:
         """Chunks to keep in flight. ``busy``: reports are pouring in; analysis then stays in this process's
         low-priority thread, one chunk ahead, so that a helper at full priority does not take CPU from intake."""

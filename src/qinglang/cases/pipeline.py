@@ -210,28 +210,32 @@ def _webhook_case(case: Case) -> dict[str, Any]:
 
 
 _Pending = Callable[[], tuple[list[analysis.Result], list[Any] | None]]
-# The analysis of the reports the next round will most likely take, started while this round's last chunks are
-# written (see `_look_ahead`): per database, (when, the items analysed, the pending result).
-_ahead: dict[str, tuple[float, list[analysis.Item], _Pending]] = {}
+# The analysis of the chunks the next round will most likely begin with, started while this round's last chunks
+# are written (see `_look_ahead`): per database, when, and per chunk the items analysed and the pending result.
+_ahead: dict[str, tuple[float, list[tuple[list[analysis.Item], _Pending]]]] = {}
 AHEAD_FRESH = 10.0  # seconds: an older look-ahead is not used (a debunk published since would be missing)
 
 
-def _look_ahead(db: Database, stage: analysis.Stage, after: int) -> None:
-    """Start analysing the next unprocessed reports after ``after``, the first chunk of the round that follows
-    in a backlog (jobs are claimed in report order). Without it the helpers idled at every round's end while
-    the worker wrote the last chunks, completed the round's jobs and claimed the next ones."""
+def _look_ahead(db: Database, stage: analysis.Stage, after: int, chunks: int) -> None:
+    """Start analysing the next unprocessed reports after ``after``, the first ``chunks`` chunks of the round
+    that follows in a backlog (jobs are claimed in report order), one per helper. Without it the helpers idled
+    at every round's end while the worker wrote the last chunks, completed the round's jobs and claimed the next
+    ones."""
     with db.read() as s:
         rows = s.execute(select(Report.id, Report.text, Report.description)
                          .where(Report.id > after, Report.processed.is_(False))
-                         .order_by(Report.id).limit(ANALYSIS_CHUNK)).all()
-    if rows:
-        items = [(int(rid), text or "", desc or "") for rid, text, desc in rows]
-        _ahead[db.url] = (time.monotonic(), items, stage.submit(items))
+                         .order_by(Report.id).limit(ANALYSIS_CHUNK * chunks)).all()
+    items = [(int(rid), text or "", desc or "") for rid, text, desc in rows]
+    parts = [items[k : k + ANALYSIS_CHUNK] for k in range(0, len(items), ANALYSIS_CHUNK)]
+    if parts:
+        _ahead[db.url] = (time.monotonic(), [(part, stage.submit(part)) for part in parts])
 
 
 def process_reports(db: Database, report_ids: list[int]) -> int:
     """Process these reports (skipping any already processed). Returns how many were processed."""
-    ahead = _ahead.pop(db.url, None)  # used only if this round begins with exactly those reports
+    when, ahead = _ahead.pop(db.url, (0.0, []))  # used only if this round begins with exactly those reports
+    if time.monotonic() - when >= AHEAD_FRESH:
+        ahead = []
     with db.read() as s:
         reports = list(s.execute(select(Report).where(Report.id.in_(report_ids), Report.processed.is_(False))
                                  .order_by(Report.id)).scalars())
@@ -254,14 +258,14 @@ def process_reports(db: Database, report_ids: list[int]) -> int:
                 busy = _intake_busy(db)
             step = _write_step(db, busy)
             while submitted < len(chunks) and (not pending or len(pending) < stage.depth(busy=busy)):
-                if (submitted == 0 and ahead is not None and ahead[1] == items[0]
-                        and time.monotonic() - ahead[0] < AHEAD_FRESH):
-                    pending.append(ahead[2])
+                if submitted < len(ahead) and ahead[submitted][0] == items[submitted]:
+                    pending.append(ahead[submitted][1])
                 else:
                     pending.append(stage.submit(items[submitted], busy=busy))
+                    ahead = []  # the round went another way: the rest of the look-ahead is not used either
                 submitted += 1
                 if submitted == len(chunks) and stage.uses_helpers(busy=busy):
-                    _look_ahead(db, stage, reports[-1].id)
+                    _look_ahead(db, stage, reports[-1].id, stage.helper_count())
             results, signatures = pending.popleft()()
             if signatures is None:  # dedup signatures now, so the write transaction only looks them up
                 dedup.warm([t for _, t, _ in items[i]])
