@@ -167,3 +167,5 @@ def test_the_sketch_estimates_jaccard() -> None:
         exact = dedup.jaccard(a.codes, b.codes)
         assert abs(float(np.mean(a.sketch == b.sketch)) - exact) < 0.12
         assert (dedup.compute(base).sketch == a.sketch).all()
+        agree = dedup._agreement(np.stack([a.sketch, b.sketch]), a.sketch).tolist()
+        assert agree == [dedup.SKETCH, int((a.sketch == b.sketch).sum())]

@@ -72,6 +72,16 @@ def _template() -> MinHash:
     return t
 
 
+_BYTE_SUM = np.uint64(0x0101010101010101)
+
+
+def _agreement(rows: np.ndarray, sketch: np.ndarray) -> np.ndarray:
+    """Per row of ``rows`` (sketches), the number of positions equal to ``sketch``: the equal flags (one byte
+    each) summed eight at a time by one multiplication per 64-bit word (half the time of a boolean sum)."""
+    words = (rows == sketch).view(np.uint64)
+    return ((words * _BYTE_SUM) >> np.uint64(56)).sum(axis=1)
+
+
 @lru_cache(maxsize=1)
 def _permutations() -> tuple[np.ndarray, np.ndarray]:
     """SKETCH affine permutations: the LSH template's NUM_PERM first, then more from a fixed seed."""
@@ -259,7 +269,7 @@ class DedupIndex:
         size = _CHECK_BLOCK
         while len(slots := np.fromiter(islice(pending, size), dtype=np.int64)):
             size *= 4
-            slots = slots[(self._sketches[slots] == sketch).sum(axis=1) >= need]
+            slots = slots[_agreement(self._sketches[slots], sketch) >= need]
             for b in range(0, len(slots), _CHECK_BLOCK):
                 sub = slots[b : b + _CHECK_BLOCK].tolist()
                 similar = jaccards(sig.codes, [codes[slot] for slot in sub]) >= THRESHOLD
