@@ -1,12 +1,14 @@
 """Benchmark near-duplicate text dedup: cost per report and how well the LSH finds pairs at Jaccard >= 0.7.
 
-Usage: python benchmarks/bench_dedup.py [--reports 6000] [--seed 3]
+Usage: python benchmarks/bench_dedup.py [--reports 6000] [--seed 3] [--viral 4000]
 Texts are bench_intake's synthetic tweet-length reports (templates with varying places and numbers: many pairs
 sit near the threshold, the hard case). Each report is looked up against all earlier ones, then indexed with
 the case it joined (its own if none). For every configuration of LSH bands × rows, with and without the exact
 Jaccard check of the candidates, the table shows the cost per report, the joins, the false joins (joined,
 but the exact Jaccard to the joined case's best member is below the threshold) and the missed joins (some
 earlier report at Jaccard >= threshold exists, yet none was found). Exact answers come from a brute-force pass.
+``--viral N`` adds one viral case: N reposts of one text with small edits (a reference number and an office),
+all near-duplicates of each other, looked up and indexed the same way with the configured bands.
 Prints a table; nothing is written.
 """
 
@@ -52,7 +54,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reports", type=int, default=6000)
     ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--viral", type=int, default=0, metavar="N", help="also time one case of N near-duplicates")
     args = ap.parse_args()
+    configured = dedup.LSH_BANDS
     rng = random.Random(args.seed)
     texts = [make_report(rng)["text"] for _ in range(args.reports)]
     t = time.perf_counter()
@@ -98,6 +102,15 @@ def main() -> None:
                 members.setdefault(case, []).append(i)
             print(f"| {bands[0]} x {bands[1]} | {'yes' if verify else 'no'} | {ms:.3f} | "
                   f"{sum(c is not None for c in found):,} | {false:,} | {missed:,} |")
+    if args.viral:
+        base = "Your parcel is held at customs, pay the release fee at this link within 24 hours or it is returned"
+        viral = [f"{base} to sender ref {rng.randint(0, 10**6)} office {rng.randint(0, 999)}"
+                 for _ in range(args.viral)]
+        dedup.warm(viral)
+        ms, found = run(viral, configured, True)
+        print()
+        print(f"one viral case, {len(viral):,} reposts with small edits ({configured[0]} x {configured[1]} bands, "
+              f"exact check): {ms:.3f} ms/report, {sum(c is not None for c in found):,} joined")
 
 
 if __name__ == "__main__":
