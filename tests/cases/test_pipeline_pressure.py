@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,3 +36,15 @@ def test_a_chunk_begun_during_a_flood_finishes_in_full_transactions(db: Any, set
     assert pipeline.process_reports(db, ids) == 40
     # Two reports while busy, then the rest of the same chunk in transactions of WRITE_CHUNK (not 19 more of 2).
     assert sizes == [pipeline.BUSY_WRITE_CHUNK, 16, 16, 40 - 2 - 32]
+
+
+def test_a_pause_ends_when_the_flood_does(db: Any, monkeypatch: Any) -> None:
+    readings = iter([True, True])  # busy at the first two looks, then quiet
+    monkeypatch.setattr(pipeline, "_intake_busy", lambda db: next(readings, False))
+    started = time.monotonic()
+    pipeline._pause(db, 5.0)
+    assert time.monotonic() - started < 5 * pipeline.PAUSE_CHECK  # three looks, not the whole 5 s
+    monkeypatch.setattr(pipeline, "_intake_busy", lambda db: True)
+    started = time.monotonic()
+    pipeline._pause(db, 0.3)  # a flood that goes on: the whole pause
+    assert time.monotonic() - started >= 0.3

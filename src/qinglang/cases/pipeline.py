@@ -50,6 +50,17 @@ BUSY_WRITE_CHUNK = 2
 BUSY_ARRIVALS_PER_SECOND = 20
 BUSY_PAUSE = 50.0  # after each busy-mode transaction, pause this many times its duration (~2 % lock share)
 BUSY_PAUSE_MAX = 1.0  # seconds
+PAUSE_CHECK = 0.1  # seconds: during a pause, how often to look whether the flood is over
+
+
+def _pause(db: Database, seconds: float) -> None:
+    """Sleep up to ``seconds`` while intake stays busy: a pause ends as soon as the flood does, so the backlog
+    starts draining then rather than up to BUSY_PAUSE_MAX later."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        time.sleep(min(left, PAUSE_CHECK))
+        if not _intake_busy(db):
+            return
 
 
 def _intake_busy(db: Database) -> bool:
@@ -281,7 +292,7 @@ def process_reports(db: Database, report_ids: list[int]) -> int:
                 if step < WRITE_CHUNK:
                     # Intake is busy: hold SQLite's one write lock a bounded share of the time, then look again, so
                     # the rest of a chunk begun during a flood is not written two reports a second after it ended.
-                    time.sleep(min((time.monotonic() - started) * BUSY_PAUSE, BUSY_PAUSE_MAX))
+                    _pause(db, min((time.monotonic() - started) * BUSY_PAUSE, BUSY_PAUSE_MAX))
                     if k < len(work):
                         step = _write_step(db)
     REPORTS_PROCESSED.inc(len(reports))
