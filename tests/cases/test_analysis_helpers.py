@@ -91,3 +91,30 @@ def test_worker_rounds_grow_for_a_quiet_backlog_only(db: Any, settings: Any, mon
 
     monkeypatch.setitem(worker.BATCH_HINTS, "broken", broken)  # a failing hint never stops the worker
     assert worker.round_limit(db) == worker.BATCH
+
+
+def test_a_cancelled_helper_result_is_analysed_here(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from concurrent.futures import Future
+
+    class StoppedHelpers:  # helpers stopped while a look-ahead chunk was still queued
+        processes = 1
+        failures: list[BaseException] = []
+
+        def ready(self) -> bool:
+            return True
+
+        def submit(self, items: list[Any]) -> Future[Any]:
+            f: Future[Any] = Future()
+            f.cancel()
+            return f
+
+        def fail(self, exc: BaseException) -> None:
+            self.failures.append(exc)
+
+    helpers = StoppedHelpers()
+    monkeypatch.setattr(analysis, "_thread_analyze", lambda db_, items: (["analysed here"] * len(items), None))
+    with analysis.Stage(db, 1) as stage:
+        stage._helpers = helpers  # type: ignore[assignment]
+        assert stage.uses_helpers()
+        assert stage.submit([(1, "text", "")])() == (["analysed here"], None)
+    assert helpers.failures  # the helpers are marked unusable; the next backlog starts new ones

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
@@ -259,7 +259,9 @@ class Stage:
                 def result() -> tuple[list[Result], list[Any] | None]:
                     try:
                         return future.result()
-                    except BrokenProcessPool as exc:  # a helper died (killed, out of memory): analyse it here
+                    # A helper died (killed, out of memory), or the helpers were stopped while this was queued
+                    # (a look-ahead outlives its round): analyse it here.
+                    except (BrokenProcessPool, CancelledError) as exc:
                         helpers.fail(exc)
                         return _thread_analyze(self.db, items)
 
