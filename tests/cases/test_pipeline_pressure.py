@@ -48,3 +48,32 @@ def test_a_pause_ends_when_the_flood_does(db: Any, monkeypatch: Any) -> None:
     started = time.monotonic()
     pipeline._pause(db, 0.3)  # a flood that goes on: the whole pause
     assert time.monotonic() - started >= 0.3
+
+
+def test_after_an_unused_look_ahead_the_next_round_does_not_look_ahead(db: Any, settings: Any) -> None:
+    from qinglang.cases import analysis
+
+    ids = [intake.submit_report(db, settings, intake.ReportInput(category="rumor", text=f"look ahead {i}"),
+                                client_key="10.0.3.1").report_id for i in range(3)]
+    never: list[int] = []
+    # Another worker took the reports this one analysed ahead: the round begins with other reports.
+    pipeline._ahead[db.url] = (time.monotonic(), [([(10**9, "someone else's report", "")], lambda: never.pop())])
+    assert pipeline.process_reports(db, ids) == 3
+    assert db.url in pipeline._ahead_unused and db.url not in pipeline._ahead
+
+    class Stage:  # the next round would look ahead here: it skips once, then looks again
+        submitted: list[Any] = []
+
+        def submit(self, items: list[Any]) -> Any:
+            self.submitted.append(items)
+            return lambda: ([], None)
+
+    stage = Stage()
+    more = intake.submit_report(db, settings, intake.ReportInput(category="rumor", text="look ahead later"),
+                                client_key="10.0.3.1").report_id
+    pipeline._look_ahead(db, stage, ids[-1], 1)  # type: ignore[arg-type]
+    assert stage.submitted == [] and db.url not in pipeline._ahead_unused
+    pipeline._look_ahead(db, stage, ids[-1], 1)  # type: ignore[arg-type]
+    assert [rid for rid, _, _ in stage.submitted[0]] == [more]
+    pipeline._ahead.pop(db.url, None)
+    assert analysis.HELPER_MIN_REPORTS > 3  # the rounds above were analysed in the worker's thread

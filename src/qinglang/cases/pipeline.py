@@ -225,13 +225,19 @@ _Pending = Callable[[], tuple[list[analysis.Result], list[Any] | None]]
 # are written (see `_look_ahead`): per database, when, and per chunk the items analysed and the pending result.
 _ahead: dict[str, tuple[float, list[tuple[list[analysis.Item], _Pending]]]] = {}
 AHEAD_FRESH = 10.0  # seconds: an older look-ahead is not used (a debunk published since would be missing)
+_ahead_unused: set[str] = set()  # databases whose last look-ahead was not used
+JOB_KIND = "process_report"
 
 
 def _look_ahead(db: Database, stage: analysis.Stage, after: int, chunks: int) -> None:
     """Start analysing the next unprocessed reports after ``after``, the first ``chunks`` chunks of the round
-    that follows in a backlog (jobs are claimed in report order), one per helper. Without it the helpers idled
-    at every round's end while the worker wrote the last chunks, completed the round's jobs and claimed the next
-    ones."""
+    that follows in a backlog (jobs are claimed oldest first, in report order), one per helper. Without it the
+    helpers idled at every round's end while the worker wrote the last chunks, completed the round's jobs and
+    claimed the next ones. After a look-ahead that went unused (another worker took those reports, or their jobs
+    are not due), the next round does not look ahead, so at most every other one is wasted."""
+    if db.url in _ahead_unused:
+        _ahead_unused.discard(db.url)
+        return
     with db.read() as s:
         rows = s.execute(select(Report.id, Report.text, Report.description)
                          .where(Report.id > after, Report.processed.is_(False))
@@ -272,6 +278,8 @@ def process_reports(db: Database, report_ids: list[int]) -> int:
                 if submitted < len(ahead) and ahead[submitted][0] == items[submitted]:
                     pending.append(ahead[submitted][1])
                 else:
+                    if submitted == 0 and ahead:
+                        _ahead_unused.add(db.url)
                     pending.append(stage.submit(items[submitted], busy=busy))
                     ahead = []  # the round went another way: the rest of the look-ahead is not used either
                 submitted += 1
@@ -450,6 +458,6 @@ def backlog_batch(db: Database) -> int:
     return BACKLOG_BATCH if not _intake_busy(db) else 0
 
 
-@handler("process_report", batch=backlog_batch)
+@handler(JOB_KIND, batch=backlog_batch)
 def process_report_job(db: Database, payloads: list[dict[str, Any]]) -> None:
     process_reports(db, [int(p["report_id"]) for p in payloads])
