@@ -77,13 +77,3 @@ def test_after_an_unused_look_ahead_the_next_round_does_not_look_ahead(db: Any, 
     assert [rid for rid, _, _ in stage.submitted[0]] == [more]
     pipeline._ahead.pop(db.url, None)
     assert analysis.HELPER_MIN_REPORTS > 3  # the rounds above were analysed in the worker's thread
-
-
-def test_a_flood_is_over_once_reports_stop_coming(db: Any, settings: Any) -> None:
-    for i in range(pipeline.BUSY_ARRIVALS_PER_SECOND + 5):
-        intake.submit_report(db, settings, intake.ReportInput(category="rumor", text=f"burst {i}"), client_key="y")
-    assert pipeline._intake_busy(db)
-    # The same burst, all within the last second, but nothing since half a second ago: quiet.
-    with db.write() as s:
-        s.execute(update(Report).values(created_at=datetime.now(UTC) - timedelta(seconds=0.5)))
-    assert not pipeline._intake_busy(db)

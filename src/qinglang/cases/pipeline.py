@@ -48,9 +48,6 @@ BACKLOG_BATCH = 1024  # report jobs a worker round claims while intake is quiet 
 # commit waits for the transaction in progress, and the intake p99 is the price of the longest one.
 BUSY_WRITE_CHUNK = 2
 BUSY_ARRIVALS_PER_SECOND = 20
-# No report for this long and the flood is over, whatever the last second held (at 20 reports/s a gap this long
-# between arrivals happens about 2 % of the time; at the 1,000/s of a flood, never).
-BUSY_QUIET_GAP = 0.2
 BUSY_PAUSE = 50.0  # after each busy-mode transaction, pause this many times its duration (~2 % lock share)
 BUSY_PAUSE_MAX = 1.0  # seconds
 PAUSE_CHECK = 0.1  # seconds: during a pause, how often to look whether the flood is over
@@ -68,17 +65,16 @@ def _pause(db: Database, seconds: float) -> None:
 
 def _intake_busy(db: Database) -> bool:
     """More than BUSY_ARRIVALS_PER_SECOND reports arrived in the last second, read from the creation time of the
-    report that many places below the newest, and the newest arrived within BUSY_QUIET_GAP (one index walk over
-    the newest rows, nothing remembered between calls, so the first chunk after a quiet spell already sees a flood
-    that has just begun, and the first look after a flood sees it has ended without waiting out the second)."""
+    report that many places below the newest (one primary-key lookup, nothing remembered between calls, so the
+    first chunk after a quiet spell already sees a flood that has just begun)."""
     with db.read() as s:
-        times = s.execute(select(Report.created_at).order_by(Report.id.desc())
-                          .limit(int(BUSY_ARRIVALS_PER_SECOND) + 1)).scalars().all()
-    if len(times) <= BUSY_ARRIVALS_PER_SECOND:
+        nth = s.execute(select(Report.created_at).order_by(Report.id.desc())
+                        .offset(int(BUSY_ARRIVALS_PER_SECOND)).limit(1)).scalar()
+    if nth is None:
         return False
-    now = datetime.now(UTC)
-    newest, nth = (t if t.tzinfo is not None else t.replace(tzinfo=UTC) for t in (times[0], times[-1]))
-    return (now - nth).total_seconds() < 1.0 and (now - newest).total_seconds() < BUSY_QUIET_GAP
+    if nth.tzinfo is None:
+        nth = nth.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - nth).total_seconds() < 1.0
 
 
 def _write_step(db: Database, busy: bool | None = None) -> int:
