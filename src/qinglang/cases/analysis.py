@@ -232,12 +232,9 @@ class Stage:
             # CPU, which must not land in the middle of a flood of reports).
             self._helpers = _helpers.get(db.url) if busy else start_helpers(db)
 
-    def _use_helpers(self, busy: bool) -> bool:
-        return not busy and self._helpers is not None and self._helpers.ready()
-
     def uses_helpers(self, *, busy: bool = False) -> bool:
         """Whether `submit` hands work to the helper processes (a backlog, intake quiet, helpers ready)."""
-        return self._use_helpers(busy)
+        return not busy and self._helpers is not None and self._helpers.ready()
 
     def helper_count(self) -> int:
         return self._helpers.processes if self._helpers is not None else 0
@@ -245,12 +242,12 @@ class Stage:
     def depth(self, *, busy: bool = False) -> int:
         """Chunks to keep in flight. ``busy``: reports are pouring in; analysis then stays in this process's
         low-priority thread, one chunk ahead, so that a helper at full priority does not take CPU from intake."""
-        return self._helpers.processes + 1 if self._use_helpers(busy) and self._helpers is not None else 1
+        return self._helpers.processes + 1 if self.uses_helpers(busy=busy) and self._helpers is not None else 1
 
     def submit(self, items: list[Item], *, busy: bool = False) -> Callable[[], tuple[list[Result], list[Any] | None]]:
         """A callable that waits for (results, dedup signatures computed by a helper, else None)."""
         helpers = self._helpers
-        if self._use_helpers(busy) and helpers is not None:
+        if self.uses_helpers(busy=busy) and helpers is not None:
             try:
                 future = helpers.submit(items)
             except (BrokenProcessPool, RuntimeError) as exc:

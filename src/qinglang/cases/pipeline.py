@@ -226,7 +226,6 @@ _Pending = Callable[[], tuple[list[analysis.Result], list[Any] | None]]
 _ahead: dict[str, tuple[float, list[tuple[list[analysis.Item], _Pending]]]] = {}
 AHEAD_FRESH = 10.0  # seconds: an older look-ahead is not used (a debunk published since would be missing)
 _ahead_unused: set[str] = set()  # databases whose last look-ahead was not used
-JOB_KIND = "process_report"
 
 
 def _look_ahead(db: Database, stage: analysis.Stage, after: int, chunks: int) -> None:
@@ -458,6 +457,6 @@ def backlog_batch(db: Database) -> int:
     return BACKLOG_BATCH if not _intake_busy(db) else 0
 
 
-@handler(JOB_KIND, batch=backlog_batch)
+@handler("process_report", batch=backlog_batch)
 def process_report_job(db: Database, payloads: list[dict[str, Any]]) -> None:
     process_reports(db, [int(p["report_id"]) for p in payloads])

@@ -195,23 +195,25 @@ class NumpyIndex(ClaimIndex):
             out_s[i, :kk] = sims[i, order]
         return out_k, out_s
 
-    def _get(self, keys: np.ndarray) -> np.ndarray:
-        mat, pos = self._lookup
-        out = np.zeros((len(keys), self.dim), dtype=np.float32)
+    @staticmethod
+    def _rows(mat: np.ndarray, pos: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each key's row in ``mat`` (0 where unknown) and whether it is known, from one published lookup pair."""
         p = np.full(len(keys), -1, dtype=np.int64)
         known = (keys >= 0) & (keys < len(pos))
         p[known] = pos[keys[known]]
         hit = (p >= 0) & (p < len(mat))
+        return np.where(hit, p, 0), hit
+
+    def _get(self, keys: np.ndarray) -> np.ndarray:
+        mat, pos = self._lookup
+        p, hit = self._rows(mat, pos, keys)
+        out = np.zeros((len(keys), self.dim), dtype=np.float32)
         out[hit] = mat[p[hit]]
         return out
 
     def _similarities(self, queries: np.ndarray, keys: np.ndarray, owner: np.ndarray) -> np.ndarray:
         mat, pos = self._lookup
-        p = np.full(len(keys), -1, dtype=np.int64)
-        known = (keys >= 0) & (keys < len(pos))
-        p[known] = pos[keys[known]]
-        hit = (p >= 0) & (p < len(mat))
-        p = np.where(hit, p, 0)
+        p, hit = self._rows(mat, pos, keys)
         if len(queries) * len(mat) <= 4 * len(keys):
             # A small pool, many candidates: every query against every row is less work than copying out one
             # row per candidate (a batch's candidates can cover the same few hundred rows many times over).
