@@ -56,6 +56,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--viral", type=int, default=0, metavar="N", help="also time one case of N near-duplicates")
     args = ap.parse_args()
+    if args.reports < 1 or args.viral < 0:
+        ap.error("--reports must be at least 1 and --viral at least 0")
     configured = dedup.LSH_BANDS
     rng = random.Random(args.seed)
     texts = [make_report(rng)["text"] for _ in range(args.reports)]
