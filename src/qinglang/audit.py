@@ -52,11 +52,22 @@ def _event(session: Session, actor: str, action: str, object_type: str, object_i
             session.execute(text("SELECT pg_advisory_xact_lock(7411001)"))
         prev = session.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar() or GENESIS
     ts = datetime.now(UTC)
-    summ = json.loads(json.dumps(summary or {}, ensure_ascii=False, default=str))
+    summ = _plain(summary or {})
     digest = _digest(prev, ts, actor, action, object_type, str(object_id), summ)
     session.info[_HEAD] = digest
     return {"ts": ts, "actor": actor, "action": action, "object_type": object_type, "object_id": str(object_id),
             "summary": summ, "prev_hash": prev, "hash": digest}
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _plain(summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary as its stored JSON reads back (dates and other objects as strings): a copy when every value
+    is already a JSON scalar under a string key (the pipeline's two events per report), else a JSON round trip."""
+    if all(type(k) is str and type(v) in _SCALARS for k, v in summary.items()):
+        return dict(summary)
+    return json.loads(json.dumps(summary, ensure_ascii=False, default=str))
 
 
 class Batch:

@@ -117,7 +117,7 @@ def test_lsh_candidates_are_the_datasketch_query() -> None:
     for text in (base, base + " ref 0003 office 3", "Completely unrelated text about a football match tonight"):
         mh = dedup.signature(text).minhash
         assert mh is not None
-        assert index._lsh_cases(mh).tolist() == sorted(index.lsh.query(mh))
+        assert index._lsh_cases(mh) == sorted(index.lsh.query(mh))
     assert len(index._lsh_cases(dedup.signature(base).minhash)) > 10  # type: ignore[arg-type]
 
 
@@ -169,3 +169,18 @@ def test_the_sketch_estimates_jaccard() -> None:
         assert (dedup.compute(base).sketch == a.sketch).all()
         agree = dedup._agreement(np.stack([a.sketch, b.sketch]), a.sketch).tolist()
         assert agree == [dedup.SKETCH, int((a.sketch == b.sketch).sum())]
+
+
+def test_text_case_below_only_finds_older_cases() -> None:
+    from qinglang.cases import dedup
+
+    base = "Your parcel is held at customs, pay the release fee at this link within 24 hours or it is returned"
+    for small in (False, True):
+        index = dedup.DedupIndex(small=small)
+        index.add_text(base + " ref 0001 office 1", case_id=7)
+        index.add_text(base + " ref 0002 office 2", case_id=3)
+        query = base + " ref 0003 office 3"
+        assert index.text_case(query) == 3
+        assert index.text_case(query, below=5) == 3
+        assert index.text_case(query, below=3) is None  # case 3 is not older than itself; 7 is newer
+        assert index.text_case(base + " ref 0002 office 2", below=3) is None  # exact text, same bound

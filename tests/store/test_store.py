@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select, text, update
@@ -91,6 +92,27 @@ def test_audit_chain_detects_edits_and_deletions(any_db: Database) -> None:
     with any_db.read() as s:
         r = audit.verify(s)
         assert not r.ok and r.first_bad_id == ids[2]
+
+
+def test_audit_summaries_verify_whether_flat_or_not(any_db: Database) -> None:
+    """Flat summaries are copied, others go through JSON: both are stored as they read back, so both verify."""
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    flat = {"case": 7, "why": "new case", "debunk": None, "score": 0.5, "ok": True}
+    nested = {"when": when, "ids": (1, 2), "inner": {"k": "v"}}
+    with any_db.write() as s:
+        audit.record(s, actor="t", action="a", object_type="x", object_id=1, summary=flat)
+        batch = audit.Batch(s)
+        batch.add(actor="t", action="b", object_type="x", object_id=2, summary=nested)
+        batch.add(actor="t", action="c", object_type="x", object_id=3, summary=flat)
+        flat["case"] = 8  # before anything is written: the events keep the summary as it was when recorded
+        batch.write()
+    with any_db.read() as s:
+        rows = s.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars().all()
+        assert [r.summary for r in rows][-3:] == [
+            {"case": 7, "why": "new case", "debunk": None, "score": 0.5, "ok": True},
+            {"when": "2026-01-02 03:04:05+00:00", "ids": [1, 2], "inner": {"k": "v"}},
+            {"case": 7, "why": "new case", "debunk": None, "score": 0.5, "ok": True}]
+        assert audit.verify(s).ok
 
 
 def test_concurrent_audit_appends_stay_chained(any_db: Database) -> None:

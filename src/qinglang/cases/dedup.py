@@ -8,6 +8,7 @@ database inside the caller's write transaction, so reports processed by other pr
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from datasketch import MinHash, MinHashLSH
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from qinglang.arrays import sorted_distinct, sorted_lookup
+from qinglang.arrays import sorted_lookup
 from qinglang.media.hashing import PDQ_MATCH_THRESHOLD, hamming
 from qinglang.store.models import Case, Report, ReportImage
 from qinglang.taxonomy import OPEN_CASE_STATES
@@ -244,21 +245,25 @@ class DedupIndex:
             if self.lsh is not None:  # a bucket is a set: a case already in it is not added twice
                 self.lsh.insert(case_id, sig.minhash, check_duplication=False)
 
-    def text_case(self, text: str) -> int | None:
-        """The oldest case holding the same normalised text or a near-duplicate (Jaccard >= THRESHOLD)."""
+    def text_case(self, text: str, below: int | None = None) -> int | None:
+        """The oldest case holding the same normalised text or a near-duplicate (Jaccard >= THRESHOLD); with
+        ``below``, only a case older than that one (the caller already has it)."""
         if not text:
             return None
         sig = signature(text)
         if not sig.norm:
             return None
         if sig.norm in self.exact:
-            return self.exact[sig.norm]
+            found = self.exact[sig.norm]
+            return found if below is None or found < below else None
         if sig.minhash is None or sig.codes is None or sig.sketch is None:
             return None
         if self.lsh is None:  # a small index: every case is a candidate
             cases = sorted(self._members)
         else:
-            cases = self._lsh_cases(sig.minhash).tolist()
+            cases = self._lsh_cases(sig.minhash)
+        if below is not None:
+            cases = cases[: bisect_left(cases, below)]
         sketch, codes, members = sig.sketch, self._codes, self._members
         need = (THRESHOLD - ESTIMATE_MARGIN) * SKETCH
         # Members listed case by case, oldest case first, so that the first qualifying member belongs to the oldest
@@ -277,21 +282,21 @@ class DedupIndex:
                     return self._cases[sub[int(np.argmax(similar))]]
         return None
 
-    def _lsh_cases(self, minhash: MinHash) -> np.ndarray:
-        """The cases with a member sharing a band with ``minhash``, ascending: what ``MinHashLSH.query``
-        returns, gathered from the same hash tables with NumPy (its per-key set insertions dominated dedup once
-        the buckets were crowded)."""
+    def _lsh_cases(self, minhash: MinHash) -> list[int]:
+        """The cases with a member sharing a band with ``minhash``, ascending: what ``MinHashLSH.query`` returns,
+        read from the same hash tables as one union of the bands' sets (its per-key insertions dominated dedup
+        once the buckets were crowded). A band's key is its slice of the byte-swapped values (``lsh._H`` swaps
+        each slice)."""
         lsh = self.lsh
         assert lsh is not None
-        values = minhash.hashvalues
-        parts = []
-        for (start, end), table in zip(lsh.hashranges, lsh.hashtables, strict=True):
-            keys = table.get(lsh._H(values[start:end]))
-            if keys:
-                parts.append(np.fromiter(keys, dtype=np.int64, count=len(keys)))
-        if not parts:
-            return np.zeros(0, dtype=np.int64)
-        return sorted_distinct(np.concatenate(parts))
+        if lsh._H != lsh._byteswap:  # a hash function configured on the LSH: its own key per band
+            raw = minhash.hashvalues
+            keys = [lsh._H(raw[start:end]) for start, end in lsh.hashranges]
+        else:
+            swapped = minhash.hashvalues.byteswap().tobytes()
+            width = minhash.hashvalues.itemsize
+            keys = [swapped[start * width : end * width] for start, end in lsh.hashranges]
+        return sorted(set().union(*(table.get(key) for key, table in zip(keys, lsh.hashtables, strict=True))))
 
     def pdq_case(self, pdq: str) -> int | None:
         best: tuple[int, int] | None = None
@@ -338,8 +343,9 @@ class Recent:
         added since (a small index), instead of a second search of the whole index."""
         if self.local is None:
             return index.text_case(report.text)
-        found = [c for c in (self.text_cases.get(report.id), self.local.text_case(report.text)) if c is not None]
-        return min(found, default=None)
+        early = self.text_cases.get(report.id)
+        local = self.local.text_case(report.text, below=early)  # only a case older than the early answer wins
+        return local if local is not None else early
 
     def prefetch_urls(self, session: Session, urls: set[str]) -> None:
         """One query for the open cases of all these URLs (instead of one per report)."""

@@ -318,8 +318,11 @@ def _apply(db: Database, work: Analyzed, blocklist: list[Any]) -> None:
         rules = list(s.execute(select(RoutingRule)).scalars())
         running = active_campaigns(s, now)
         campaigns: dict[str, Campaign | None] = {c: running.get(c) for c in CATEGORY_BY_CODE}
-        rows = {r.id: r for r in s.execute(select(Report).where(Report.id.in_(ids), Report.processed.is_(False)))
-                .scalars()}
+        # The reports as the round read them (every column this transaction reads is one intake wrote and nothing
+        # changes before processing), less any another worker processed meanwhile: an id query, not the rows again.
+        unprocessed = set(s.execute(select(Report.id).where(Report.id.in_(ids), Report.processed.is_(False)))
+                          .scalars())
+        rows = {r.id: r for r, _, _ in work if r.id in unprocessed}
         images_of: dict[int, list[ReportImage]] = {}
         for img in s.execute(select(ReportImage).where(ReportImage.report_id.in_(ids))).scalars():
             images_of.setdefault(img.report_id, []).append(img)
@@ -332,9 +335,8 @@ def _apply(db: Database, work: Analyzed, blocklist: list[Any]) -> None:
         deliveries: list[WebhookDelivery] = []
         events = audit.Batch(s)
         done: dict[bool, list[dict[str, Any]]] = {False: [], True: []}  # report updates, without / with a match
-        for report, match, tri in work:
-            r = rows.get(report.id)
-            if r is None:
+        for r, match, tri in work:
+            if r.id not in rows:
                 continue
             images = images_of.get(r.id, [])
             found = dedup.find_case(s, index, r, images, recent=recent)

@@ -43,12 +43,29 @@ def find_urls(text: str) -> list[str]:
     return _URL_RE.findall(nfkc(text))
 
 
+# A report's text is normalised by every analysis step (dedup signature, lexical tokens, the matcher's overlap
+# view, the triage features): short texts keep their normal form for the next step. Long texts are not kept, so
+# the cache stays a few MB.
+_CACHED_CHARS = 1000
+
+
 def normalize(text: str, *, keep_urls: bool = False) -> str:
     """The canonical comparable form of a text.
 
     URLs are removed (their host is kept as a word, since ``who.int`` or a scam domain carries
     meaning) unless ``keep_urls``; ``@name`` keeps ``name``; ``#话题#`` keeps the topic words.
     """
+    if len(text) <= _CACHED_CHARS:
+        return _normalize_cached(text, keep_urls)
+    return _normalize(text, keep_urls)
+
+
+@lru_cache(maxsize=4096)
+def _normalize_cached(text: str, keep_urls: bool) -> str:
+    return _normalize(text, keep_urls)
+
+
+def _normalize(text: str, keep_urls: bool) -> str:
     t = nfkc(text)
     if not keep_urls:
         t = _URL_RE.sub(lambda m: " " + _url_host(m.group(0)) + " ", t)
