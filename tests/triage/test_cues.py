@@ -44,3 +44,23 @@ def test_combined_scan_equals_each_cue(kind: str) -> None:
         assert got == want, text
         fired_any |= bool(got)
     assert fired_any
+
+
+@pytest.mark.parametrize("kind", sorted(ALL))
+def test_every_match_begins_with_one_of_the_cue_needles(kind: str) -> None:
+    from qinglang.triage.cues import _needles
+
+    cues: tuple[Cue, ...] = ALL[kind]
+    needles = [_needles(c.pattern) for c in cues]
+    assert sum(n is not None for n in needles) >= len(cues) - 1  # the pre-check applies to nearly every cue
+    checked = 0
+    for cue, nd in zip(cues, needles, strict=True):
+        if nd is None:
+            continue
+        for text in TEXTS:
+            for m in cue.pattern.finditer(prepare(text)):
+                assert any(m.group(0).startswith(n) for n in nd), (cue.name, m.group(0))
+                checked += 1
+    assert checked
+    # A text holding no needle at all is not scanned.
+    assert fire(cues, "") == []
