@@ -325,6 +325,8 @@ class Recent:
         instead of one primary-key lookup per report. A case found here stays the oldest match: cases
         created later in the transaction are newer."""
         for r in reports:
+            if r.canonical_url and r.canonical_url in self.urls:
+                continue  # joins the URL's open case (`find_case` looks at the URL first): no text search needed
             if r.text and (cid := index.text_case(r.text)) is not None:
                 self.text_cases[r.id] = cid
         self.local = DedupIndex(small=True)
