@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from qinglang.match.lexical import LexicalIndex
 
@@ -38,3 +39,25 @@ def test_removed_rows_do_not_score() -> None:
     assert len(hit) > 1
     idx.remove([int(hit[0])])
     assert int(hit[0]) not in idx.scores(["w5"]).main_keys.tolist()
+
+
+def test_batched_scores_equal_one_query_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qinglang.match import lexical
+
+    docs = _corpus()
+    idx = LexicalIndex(range(len(docs)), docs)
+    idx.remove([3, 17])
+    idx.add([5000, 5001], [["w1", "w2", "w2"], ["w7", "new"]])
+    queries = [["w1", "w7"], [], ["w3", "w3", "w250"], ["absent"], ["w9"], ["new", "w1"]] + [
+        [f"w{i}", f"w{i + 1}", f"w{(i * 7) % 300}"] for i in range(0, 280, 9)]
+    for budget in (lexical.BATCH_POSTINGS, 25):  # one product, and many small groups
+        monkeypatch.setattr(lexical, "BATCH_POSTINGS", budget)
+        got = idx.scores_many(queries)
+        assert len(got) == len(queries)
+        for q, lex in zip(queries, got, strict=True):
+            one = idx.scores(q)
+            assert lex.main_keys.tolist() == one.main_keys.tolist(), q
+            np.testing.assert_allclose(lex.main_scores, one.main_scores, rtol=1e-6)
+            assert lex.delta == one.delta
+            assert 3 not in lex.main_keys.tolist() and 17 not in lex.main_keys.tolist()
+    assert idx.scores_many([]) == []

@@ -15,10 +15,12 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 import bm25s
 import numpy as np
+import scipy.sparse as sp
 
 from qinglang.arrays import sorted_distinct, sorted_lookup
 from qinglang.text.normalize import normalize
@@ -26,6 +28,7 @@ from qinglang.text.segment import tokens as _segment
 
 K1 = 1.2
 B = 0.75
+BATCH_POSTINGS = 4_000_000  # partial scores one batched BM25 product may hold (about 50 MB)
 
 _EN_STOP = frozenset(
     """a an the and or but if of to in on at by for with from as is are was were be been being am do does did
@@ -118,6 +121,7 @@ class _Main:
         self.avgdl = float(self.lengths.mean()) if self.n else 1.0
         self.bm25: bm25s.BM25 | None = None
         self.df: dict[str, int] = {}
+        self._term_matrix: sp.csr_matrix | None = None
         self._local = threading.local()
         if self.n:
             self.bm25 = bm25s.BM25(k1=K1, b=B)
@@ -151,6 +155,59 @@ class _Main:
         out = acc[pos]
         acc[pos] = 0.0
         return pos, out
+
+    def scores_many(self, qs: Sequence[list[str]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`scores` of many queries: their postings summed by one sparse product per group of queries (the
+        per-query loop over terms cost more than the additions on a small pool). A group's postings are
+        bounded by BATCH_POSTINGS, so a batch of queries with common terms on a large pool never holds more than
+        that many partial scores at once. Scores are the same sums (in another order: float32 may differ in
+        the last bit)."""
+        empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+        if self.bm25 is None:
+            return [empty for _ in qs]
+        if self.bm25.nonoccurrence_array is not None:  # BM25 variants that score absent terms too
+            return [self.scores(q) for q in qs]
+        sc = self.bm25.scores
+        indptr = np.asarray(sc["indptr"])
+        ids = [self.bm25.get_tokens_ids(q) for q in qs]
+        sizes = [int((indptr[np.asarray(i, dtype=np.int64) + 1] - indptr[np.asarray(i, dtype=np.int64)]).sum())
+                 if i else 0 for i in ids]
+        out: list[tuple[np.ndarray, np.ndarray]] = [empty] * len(qs)
+        group: list[int] = []
+        budget = 0
+        for k in range(len(qs) + 1):
+            if k == len(qs) or (group and budget + sizes[k] > BATCH_POSTINGS):
+                if group:
+                    self._product(group, ids, out)
+                group, budget = [], 0
+            if k < len(qs) and ids[k]:
+                group.append(k)
+                budget += sizes[k]
+        return out
+
+    def _product(self, group: list[int], ids: list[list[int]], out: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        terms = self._terms()
+        lens = [len(ids[k]) for k in group]
+        q = sp.csr_matrix((np.ones(sum(lens), dtype=np.float32),
+                           (np.repeat(np.arange(len(group)), lens), np.fromiter(chain.from_iterable(
+                               ids[k] for k in group), dtype=np.int64, count=sum(lens)))),
+                          shape=(len(group), terms.shape[0]))  # a term repeated in the query counts again
+        prod = (q @ terms).tocsr()
+        prod.sort_indices()
+        for j, k in enumerate(group):
+            lo, hi = prod.indptr[j], prod.indptr[j + 1]
+            out[k] = prod.indices[lo:hi].astype(np.int64), prod.data[lo:hi].astype(np.float32, copy=False)
+
+    def _terms(self) -> sp.csr_matrix:
+        """The BM25 score matrix, a row per term (bm25s keeps it that way: its postings are the rows)."""
+        terms = self._term_matrix
+        if terms is None:
+            assert self.bm25 is not None
+            sc = self.bm25.scores
+            terms = self._term_matrix = sp.csr_matrix(
+                (np.asarray(sc["data"], dtype=np.float32), np.asarray(sc["indices"]), np.asarray(sc["indptr"])),
+                shape=(len(sc["indptr"]) - 1, self.n))
+        return terms
 
     def _scratch(self) -> np.ndarray:
         acc = getattr(self._local, "acc", None)
@@ -213,8 +270,15 @@ class LexicalIndex:
                 self._alive = alive
 
     def scores(self, q: list[str]) -> LexScores:
+        return self._finish(q, *self._main.scores(q))
+
+    def scores_many(self, qs: Sequence[list[str]]) -> list[LexScores]:
+        """`scores` for each query, the main segment's computed together (`_Main.scores_many`)."""
+        return [self._finish(q, pos, ms) for q, (pos, ms) in zip(qs, self._main.scores_many(qs), strict=True)]
+
+    def _finish(self, q: list[str], pos: np.ndarray, ms: np.ndarray) -> LexScores:
+        """The main segment's scores less the removed rows, with the delta segment's."""
         main, alive, delta = self._main, self._alive, self._delta
-        pos, ms = main.scores(q)
         if len(pos) and self._dead:
             live = alive[pos]
             pos, ms = pos[live], ms[live]

@@ -396,13 +396,11 @@ class Matcher:
                     break
         return out
 
-    def _gather(self, text: str, qvec: np.ndarray, dkeys: np.ndarray, lexical: bool, qday: float,
+    def _gather(self, q_toks: list[str], lex: LexScores | None, qvec: np.ndarray, dkeys: np.ndarray, qday: float,
                 ) -> tuple[list[str], list[str], LexScores | None, list[tuple[int, float]], set[str]]:
         """One text's candidate debunks (dense top, lexical top, date window), its tokens, lexical scores, lexical
-        top list and the debunks from its date window."""
+        top list and the debunks from its date window (``q_toks``, ``lex``: its tokens and BM25 scores)."""
         row_doc, docs, doc_rows = self._row_doc, self._docs, self._doc_rows
-        q_toks = list(_cached_tokens(text)) if lexical else []
-        lex = self._lex.scores(q_toks) if q_toks else None
         order: dict[str, None] = {}
         n_rows = len(row_doc)
         for k in dkeys.tolist():
@@ -428,7 +426,12 @@ class Matcher:
         flat arrays (``cand_text``: the text of each), so the per-call cost of NumPy is paid once per batch."""
         row_kind, row_text = self._row_kind, self._row_text
         doc_rows = self._doc_rows
-        gathered = [self._gather(t, qvecs[i], dkeys[i], lexical, qdays[i]) for i, t in enumerate(texts)]
+        toks = [list(_cached_tokens(t)) if lexical else [] for t in texts]
+        with_toks = [i for i, q in enumerate(toks) if q]
+        lexes: list[LexScores | None] = [None] * len(texts)
+        for i, lex in zip(with_toks, self._lex.scores_many([toks[i] for i in with_toks]), strict=True):
+            lexes[i] = lex
+        gathered = [self._gather(toks[i], lexes[i], qvecs[i], dkeys[i], qdays[i]) for i in range(len(texts))]
         n_cands = np.fromiter((len(g[0]) for g in gathered), dtype=np.int64, count=len(texts))
         ids = [d for g in gathered for d in g[0]]
         if not ids:
