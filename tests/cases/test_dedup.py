@@ -184,3 +184,38 @@ def test_text_case_below_only_finds_older_cases() -> None:
         assert index.text_case(query, below=5) == 3
         assert index.text_case(query, below=3) is None  # case 3 is not older than itself; 7 is newer
         assert index.text_case(base + " ref 0002 office 2", below=3) is None  # exact text, same bound
+
+
+def test_cases_created_in_one_transaction_are_stored_whole(any_db: Any, settings: Any) -> None:
+    """Several new cases and joins in one write transaction: each case row holds its counts, reporters, trust,
+    triage, priority and deadline as computed after the insert, and the audit chain still verifies (both
+    backends)."""
+    from qinglang import audit
+
+    db = any_db
+
+    texts = ["刷单返利日结300元，扫码进群，宝妈都在做，加微信 abc12345 领取任务",
+             "刷单返利日结300元,扫码进群,宝妈都在做,加微信 abc12345 领取任务!",
+             "Your parcel is held at customs, pay the release fee at https://parcel-fee.example/pay within 24 hours",
+             "今天地铁二号线因为设备故障暂停运营两个小时，请大家绕行"]
+    ids = [intake.submit_report(db, settings, intake.ReportInput(category="fraud", text=t),
+                                client_key=key).report_id
+           for t, key in zip(texts, ["10.1.0.1", "10.1.0.2", "10.1.0.1", "10.1.0.3"], strict=True)]
+    assert pipeline.process_reports(db, ids) == 4
+    with db.read() as s:
+        reports = {r.id: r for r in s.execute(select(Report).where(Report.id.in_(ids))).scalars()}
+        case_ids = [reports[i].case_id for i in ids]
+        assert case_ids[0] == case_ids[1] and len(set(case_ids)) == 3
+        for cid in set(case_ids):
+            case = s.get(Case, cid)
+            assert case is not None
+            members = [r for r in reports.values() if r.case_id == cid]
+            assert case.report_count == len(members)
+            assert case.reporter_count == len({r.reporter_key for r in members})
+            assert case.trust_sum is not None and case.trust_sum > 0
+            assert case.priority > 0 and case.priority_explain
+            assert case.triage.get("detectors")
+            assert case.due_at is not None and case.first_reported_at <= case.last_reported_at
+        fraud = s.get(Case, case_ids[2])
+        assert fraud is not None and any(i["kind"] == "url" for i in fraud.triage.get("indicators", []))
+        assert audit.verify(s).ok

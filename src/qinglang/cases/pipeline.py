@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 from collections import Counter, deque
 from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
@@ -150,7 +150,7 @@ def _trust_many(session: Session, case_ids: list[int], joined: Counter[str] | No
     return out
 
 
-def refresh_priority(session: Session, case: Case, *, now: datetime | None = None, trust: float | None = None,
+def refresh_priority(session: Session, case: AnyCase, *, now: datetime | None = None, trust: float | None = None,
                      campaigns: dict[str, Campaign | None] | None = None) -> None:
     """Recompute the case's priority and its explanation (``trust``/``campaigns``: precomputed for a batch)."""
     now = now or datetime.now(UTC)
@@ -179,42 +179,81 @@ def refresh_priority(session: Session, case: Case, *, now: datetime | None = Non
     case.priority_explain = explain
 
 
+@dataclass(eq=False)
+class NewCase:
+    """A case this write transaction creates, as plain attributes: the transaction's new cases are inserted by one
+    Core executemany (`_insert_new`) and their later changes (triage, reporters, priority) written by one more
+    (`_update_new`), where the ORM's unit of work cost more per case than all the rest the pipeline does for it.
+    The code that reads and changes cases takes either kind (`AnyCase`)."""
+
+    id: int
+    category: str
+    canonical_url: str | None
+    platform: str | None
+    campaign_id: int | None
+    first_reported_at: datetime
+    last_reported_at: datetime
+    due_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    state: str = "new"
+    org_id: int | None = None
+    debunk_id: int | None = None
+    report_count: int = 0
+    reporter_count: int = 0
+    trust_sum: float | None = 0.0
+    claimed_views: int = 0
+    priority: float = 0.0
+    priority_explain: dict[str, Any] = field(default_factory=dict)
+    triage: dict[str, Any] = field(default_factory=dict)
+
+
+AnyCase = Case | NewCase
+_NEW_COLUMNS = tuple(f.name for f in fields(NewCase))
+_LATE_COLUMNS = ("triage", "reporter_count", "trust_sum", "priority", "priority_explain")  # changed after insert
+
+
+def _insert_new(session: Session, cases: list[NewCase]) -> None:
+    if cases:
+        session.execute(insert(Case.__table__), [{c: getattr(case, c) for c in _NEW_COLUMNS} for case in cases])
+
+
+def _update_new(session: Session, cases: list[NewCase]) -> None:
+    if cases:
+        t = Case.__table__
+        session.execute(update(t).where(t.c.id == bindparam("cid")).values({c: bindparam(c) for c in _LATE_COLUMNS}),
+                        [{"cid": case.id, **{c: getattr(case, c) for c in _LATE_COLUMNS}} for case in cases])
+
+
 def _new_case(session: Session, report: Report, now: datetime, campaigns: dict[str, Campaign | None],
-              rules: list[RoutingRule] | None = None, ids: IdBlock | None = None,
-              deliveries: list[WebhookDelivery] | None = None, events: audit.Batch | None = None) -> Case:
-    """A new case for ``report``, routed. With ``ids`` (a batch): the case gets its key from the block and is not
-    flushed, its webhook delivery is appended to ``deliveries`` for the caller to queue after one flush, and its
-    audit event goes to ``events``."""
+              rules: list[RoutingRule], ids: IdBlock, deliveries: list[WebhookDelivery],
+              events: audit.Batch) -> NewCase:
+    """A new case for ``report``, routed, with its key from the transaction's block. Its webhook delivery is
+    appended to ``deliveries`` for the caller to queue after one flush, and its audit event goes to ``events``;
+    the caller inserts it (`_insert_new`)."""
     if report.category not in campaigns:
         campaigns[report.category] = active_campaign(session, report.category, now)
     camp = campaigns[report.category]
-    case = Case(category=report.category, state="new", canonical_url=report.canonical_url, report_count=0,
-                reporter_count=0, trust_sum=0.0, claimed_views=0,
-                platform=report.platform, campaign_id=camp.id if camp else None, first_reported_at=report.created_at,
-                last_reported_at=report.created_at, created_at=now, updated_at=now,
-                due_at=report.created_at + CATEGORY_BY_CODE[report.category].sla)
-    session.add(case)
-    if ids is not None:
-        case.id = ids.next()
-    else:
-        session.flush()
+    case = NewCase(id=ids.next(), category=report.category, canonical_url=report.canonical_url,
+                   platform=report.platform, campaign_id=camp.id if camp else None,
+                   first_reported_at=report.created_at, last_reported_at=report.created_at,
+                   due_at=report.created_at + CATEGORY_BY_CODE[report.category].sla, created_at=now, updated_at=now)
     r = route(session, category=case.category, platform=case.platform, campaign_id=case.campaign_id, rules=rules)
     if r is not None:
         case.org_id = r.org_id
         case.state = "routed"
-    (events.add if events is not None else partial(audit.record, session))(
-        actor="system:pipeline", action="case.create", object_type="case", object_id=case.id,
-        summary={"category": case.category, "routed_to": case.org_id, "why": r.reason if r else "no org",
-                 "report": report.id})
+    events.add(actor="system:pipeline", action="case.create", object_type="case", object_id=case.id,
+               summary={"category": case.category, "routed_to": case.org_id, "why": r.reason if r else "no org",
+                        "report": report.id})
     if r is not None and case.org_id is not None:
         d = emit(session, org_id=case.org_id, event="case.routed",
-                 payload={"case": _webhook_case(case), "reason": r.reason}, defer=deliveries is not None)
-        if d is not None and deliveries is not None:
+                 payload={"case": _webhook_case(case), "reason": r.reason}, defer=True)
+        if d is not None:
             deliveries.append(d)
     return case
 
 
-def _webhook_case(case: Case) -> dict[str, Any]:
+def _webhook_case(case: AnyCase) -> dict[str, Any]:
     return {"id": case.id, "category": case.category, "state": case.state, "url": case.canonical_url,
             "platform": case.platform, "reporter_count": case.reporter_count, "debunk_id": case.debunk_id,
             "due_at": case.due_at.isoformat() if case.due_at else None}
@@ -326,8 +365,9 @@ def _apply(db: Database, work: Analyzed, blocklist: list[Any]) -> None:
         images_of: dict[int, list[ReportImage]] = {}
         for img in s.execute(select(ReportImage).where(ReportImage.report_id.in_(ids))).scalars():
             images_of.setdefault(img.report_id, []).append(img)
-        touched: dict[int, Case] = {}
-        links: list[tuple[Case, Report, list[dict[str, Any]]]] = []
+        touched: dict[int, AnyCase] = {}
+        created: list[NewCase] = []
+        links: list[tuple[AnyCase, Report, list[dict[str, Any]]]] = []
         recent = dedup.Recent()  # this chunk's assignments and cases, not yet flushed
         recent.prefetch_urls(s, {r.canonical_url for r in rows.values() if r.canonical_url})
         recent.prefetch_cases(s, index, rows.values())
@@ -346,6 +386,7 @@ def _apply(db: Database, work: Analyzed, blocklist: list[Any]) -> None:
                 why = found[1]
             else:
                 case = _new_case(s, r, now, campaigns, rules, case_ids, deliveries, events)
+                created.append(case)
                 why = "new case"
             recent.cases[case.id] = case
             update_row: dict[str, Any] = {"rid": r.id, "case_id": case.id}
@@ -380,6 +421,7 @@ def _apply(db: Database, work: Analyzed, blocklist: list[Any]) -> None:
             events.add(actor="system:pipeline", action="report.process", object_type="report", object_id=r.id,
                        summary={"case": case.id, "why": why, "debunk": match[0] if match else r.debunk_id})
             touched[case.id] = case
+        _insert_new(s, created)  # before anything that refers to the new cases is written
         s.flush()
         _mark_processed(s, done)
         arrivals = [(u["case_id"], rows[u["rid"]]) for u in (*done[False], *done[True])]
@@ -390,13 +432,14 @@ def _apply(db: Database, work: Analyzed, blocklist: list[Any]) -> None:
         trust = _join_reporters(s, touched, arrivals, joined, ids)
         for case in touched.values():
             refresh_priority(s, case, now=now, trust=trust[case.id], campaigns=campaigns)
+        _update_new(s, created)
         s.flush()
         # Last, so that a reporter's counter row (one hot row for a prolific reporter) stays locked only for the
         # commit on PostgreSQL, not for the whole transaction.
         add_reports(s, joined.elements())
 
 
-def _join_reporters(session: Session, touched: dict[int, Case], arrivals: list[tuple[int, Report]],
+def _join_reporters(session: Session, touched: dict[int, AnyCase], arrivals: list[tuple[int, Report]],
                     joined: Counter[str], txn_ids: list[int]) -> dict[int, float]:
     """Count the reporters new to each touched case and add their trust to the case's running sum; each case's
     mean reporter trust. Work is per arriving report, not per report of the case: a viral case with thousands of
