@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.feature_extraction import FeatureHasher
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.utils import murmurhash3_32
 
@@ -41,6 +43,17 @@ def _latin_words(text: str) -> list[str]:
     return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
 
 
+def _hashed(vectorizer: HashingVectorizer, docs: Sequence[str]) -> sp.csr_matrix:
+    """``vectorizer.transform(docs)`` for a vectorizer without normalisation or binary counts: its analyser's
+    n-grams paired with a count of 1 by `zip` (the vectorizer pairs them in a generator expression, which took
+    as long as the hashing itself), hashed by the same FeatureHasher."""
+    assert vectorizer.norm is None and not vectorizer.binary
+    analyze = vectorizer.build_analyzer()
+    hasher = FeatureHasher(n_features=vectorizer.n_features, input_type="pair", dtype=vectorizer.dtype,
+                           alternate_sign=vectorizer.alternate_sign)
+    return sp.csr_matrix(hasher.transform(zip(analyze(d), repeat(1)) for d in docs))
+
+
 @dataclass(frozen=True)
 class Featurizer:
     """Stateless: the same instance (or parameters) gives the same columns in training and serving."""
@@ -57,7 +70,7 @@ class Featurizer:
                                  dtype=np.float32)
 
     def transform_prepared(self, prepared: Sequence[str]) -> sp.csr_matrix:
-        return sp.hstack([self._char().transform(prepared), self._word().transform(prepared)], format="csr")
+        return sp.hstack([_hashed(self._char(), prepared), _hashed(self._word(), prepared)], format="csr")
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         return self.transform_prepared([prepare(t) for t in texts])

@@ -1,0 +1,24 @@
+"""The shared text features: the batched hashing gives exactly the columns of scikit-learn's HashingVectorizer."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qinglang.triage.features import Featurizer, _hashed, prepare
+
+TEXTS = ["冒充公安局：你的账户涉嫌洗钱，请转账到安全账户 6222021234567890",
+         "URGENT: Your Account is SUSPENDED, verify at https://x.example/login within 10 minutes",
+         "刷单返利日结300元，扫码进群，宝妈都在做 #兼职#", "", "   ", "ａｂｃ 123", "a", "今天天气很好"]
+
+
+def test_batched_hashing_equals_the_vectorizer() -> None:
+    f = Featurizer()
+    prepared = [prepare(t) for t in TEXTS]
+    for vec in (f._char(), f._word()):
+        want = vec.transform(prepared)
+        got = _hashed(vec, prepared)
+        assert got.shape == want.shape and got.dtype == want.dtype
+        assert (got != want).nnz == 0
+        np.testing.assert_array_equal(got.indptr, want.indptr)
+    x = f.transform(TEXTS)
+    assert x.shape == (len(TEXTS), f.n_features) and x[0].nnz > 0 and x[3].nnz == 0
