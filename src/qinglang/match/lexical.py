@@ -177,7 +177,9 @@ class _Main:
         budget = 0
         for k in range(len(qs) + 1):
             if k == len(qs) or (group and budget + sizes[k] > BATCH_POSTINGS):
-                if group:
+                if len(group) == 1:  # one query: its own postings summed cost less than building two matrices
+                    out[group[0]] = self.scores(qs[group[0]])
+                elif group:
                     self._product(group, ids, out)
                 group, budget = [], 0
             if k < len(qs) and ids[k]:
