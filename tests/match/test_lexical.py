@@ -54,10 +54,28 @@ def test_batched_scores_equal_one_query_at_a_time(monkeypatch: pytest.MonkeyPatc
         monkeypatch.setattr(lexical, "BATCH_POSTINGS", budget)
         got = idx.scores_many(queries)
         assert len(got) == len(queries)
+        every_key = list(range(len(docs))) + [5000, 5001, 99999]
         for q, lex in zip(queries, got, strict=True):
             one = idx.scores(q)
-            assert lex.main_keys.tolist() == one.main_keys.tolist(), q
-            np.testing.assert_allclose(lex.main_scores, one.main_scores, rtol=1e-6)
+            order = np.argsort(lex.main_keys)  # a batch's rows come in no particular order
+            assert lex.main_keys[order].tolist() == one.main_keys.tolist(), q
+            np.testing.assert_allclose(lex.main_scores[order], one.main_scores, rtol=1e-6)
             assert lex.delta == one.delta
             assert 3 not in lex.main_keys.tolist() and 17 not in lex.main_keys.tolist()
+            np.testing.assert_allclose(lex.lookup(every_key), one.lookup(every_key), rtol=1e-6)
+            assert [k for k, _ in lex.top(7)] == [k for k, _ in one.top(7)], q
+        # the lookups left the scratch sums clean: a query scored afterwards is unchanged
+        np.testing.assert_array_equal(idx.scores(["w1", "w7"]).main_scores, idx.scores(["w1", "w7"]).main_scores)
+        assert not idx._main._scratch().any()
     assert idx.scores_many([]) == []
+
+
+def test_top_breaks_ties_by_key_whatever_the_row_order() -> None:
+    from qinglang.match.lexical import LexScores
+
+    keys = np.array([40, 10, 30, 20, 50])
+    scores = np.array([1.0, 2.0, 2.0, 2.0, 0.0], dtype=np.float32)
+    for perm in ([0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [2, 0, 4, 1, 3]):
+        lex = LexScores(keys[perm], scores[perm], {60: 2.0})
+        assert lex.top(3) == [(10, 2.0), (20, 2.0), (30, 2.0)]
+        assert lex.top(5) == [(10, 2.0), (20, 2.0), (30, 2.0), (60, 2.0), (40, 1.0)]

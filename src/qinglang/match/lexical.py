@@ -81,27 +81,43 @@ def _idf(df: float, n: float) -> float:
 
 @dataclass(frozen=True)
 class LexScores:
-    """BM25 scores of one query against the live rows that share a term with it (main segment as sorted
-    arrays, delta as a dict); every other row scores 0."""
+    """BM25 scores of one query against the live rows that share a term with it (main segment as arrays, delta as
+    a dict); every other row scores 0. ``main``: set when the main segment's rows come in no particular order (a
+    batch's sparse product; sorting them cost more than the product at 100k rows), ``main_pos`` then holds their
+    positions in it, and `lookup` goes through its per-thread scratch array instead of a binary search."""
 
     main_keys: np.ndarray
     main_scores: np.ndarray
     delta: dict[int, float]
+    main: _Main | None = None
+    main_pos: np.ndarray | None = None
 
     def top(self, k: int) -> list[tuple[int, float]]:
+        """The ``k`` best rows, best first; ties by key (the same list whatever order the rows came in)."""
         out: list[tuple[int, float]] = []
-        if len(self.main_scores):
-            kk = min(k, len(self.main_scores))
-            part = np.argpartition(-self.main_scores, kk - 1)[:kk]
-            out.extend((int(self.main_keys[i]), float(self.main_scores[i])) for i in part if self.main_scores[i] > 0)
+        scores = self.main_scores
+        if len(scores) and k > 0:
+            kk = min(k, len(scores))
+            part = np.argpartition(-scores, kk - 1)[:kk]
+            sel = np.flatnonzero(scores >= scores[part].min())  # every row tied with the k-th best too
+            sel = sel[np.lexsort((self.main_keys[sel], -scores[sel]))][:kk]
+            out.extend((int(self.main_keys[i]), float(scores[i])) for i in sel if scores[i] > 0)
         out.extend((key, s) for key, s in self.delta.items() if s > 0)
-        out.sort(key=lambda x: -x[1])
+        out.sort(key=lambda x: (-x[1], x[0]))
         return out[:k]
 
     def lookup(self, keys: Sequence[int]) -> np.ndarray:
         out = np.zeros(len(keys), dtype=np.float32)
-        pos, hit = sorted_lookup(self.main_keys, np.asarray(keys, dtype=np.int64))
-        out[hit] = self.main_scores[pos[hit]]
+        karr = np.asarray(keys, dtype=np.int64)
+        if self.main is None:
+            pos, hit = sorted_lookup(self.main_keys, karr)
+            out[hit] = self.main_scores[pos[hit]]
+        elif self.main_pos is not None and len(self.main_pos):
+            pos, hit = sorted_lookup(self.main.keys, karr)
+            acc = self.main._scratch()
+            acc[self.main_pos] = self.main_scores
+            out[hit] = acc[pos[hit]]
+            acc[self.main_pos] = 0.0
         if self.delta:
             for i, key in enumerate(keys):
                 if key in self.delta:
@@ -157,11 +173,11 @@ class _Main:
         return pos, out
 
     def scores_many(self, qs: Sequence[list[str]]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """`scores` of many queries: their postings summed by one sparse product per group of queries (the
-        per-query loop over terms cost more than the additions on a small pool). A group's postings are
-        bounded by BATCH_POSTINGS, so a batch of queries with common terms on a large pool never holds more than
-        that many partial scores at once. Scores are the same sums (in another order: float32 may differ in
-        the last bit)."""
+        """`scores` of many queries, each one's positions in no particular order: their postings summed by one
+        sparse product per group of queries (the per-query loop over terms cost more than the additions on a
+        small pool). A group's postings are bounded by BATCH_POSTINGS, so a batch of queries with common terms
+        on a large pool never holds more than that many partial scores at once. Scores are the same sums (in
+        another order: float32 may differ in the last bit)."""
         empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
         if self.bm25 is None:
             return [empty for _ in qs]
@@ -194,8 +210,7 @@ class _Main:
                            (np.repeat(np.arange(len(group)), lens), np.fromiter(chain.from_iterable(
                                ids[k] for k in group), dtype=np.int64, count=sum(lens)))),
                           shape=(len(group), terms.shape[0]))  # a term repeated in the query counts again
-        prod = (q @ terms).tocsr()
-        prod.sort_indices()
+        prod = (q @ terms).tocsr()  # each row's columns unique, in no particular order (see `LexScores`)
         for j, k in enumerate(group):
             lo, hi = prod.indptr[j], prod.indptr[j + 1]
             out[k] = prod.indices[lo:hi].astype(np.int64), prod.data[lo:hi].astype(np.float32, copy=False)
@@ -275,11 +290,14 @@ class LexicalIndex:
         return self._finish(q, *self._main.scores(q))
 
     def scores_many(self, qs: Sequence[list[str]]) -> list[LexScores]:
-        """`scores` for each query, the main segment's computed together (`_Main.scores_many`)."""
-        return [self._finish(q, pos, ms) for q, (pos, ms) in zip(qs, self._main.scores_many(qs), strict=True)]
+        """`scores` for each query, the main segment's computed together (`_Main.scores_many`; its rows in no
+        particular order)."""
+        return [self._finish(q, pos, ms, ordered=False)
+                for q, (pos, ms) in zip(qs, self._main.scores_many(qs), strict=True)]
 
-    def _finish(self, q: list[str], pos: np.ndarray, ms: np.ndarray) -> LexScores:
-        """The main segment's scores less the removed rows, with the delta segment's."""
+    def _finish(self, q: list[str], pos: np.ndarray, ms: np.ndarray, *, ordered: bool = True) -> LexScores:
+        """The main segment's scores less the removed rows, with the delta segment's (``ordered``: ``pos``
+        ascending)."""
         main, alive, delta = self._main, self._alive, self._delta
         if len(pos) and self._dead:
             live = alive[pos]
@@ -299,7 +317,9 @@ class LexicalIndex:
                     if f:
                         s += idf[t] * f * (K1 + 1) / (f + K1 * (1 - B + B * dl / avgdl))
                 ds[key] = s
-        return LexScores(main.keys[pos], ms, ds)
+        if ordered:
+            return LexScores(main.keys[pos], ms, ds)
+        return LexScores(main.keys[pos], ms, ds, main, pos)
 
     def idf(self, token: str) -> float:
         cache = self._idf_cache
