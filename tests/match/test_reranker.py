@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -46,3 +47,17 @@ def test_compiling_can_be_turned_off_and_an_unwritable_cache_still_compiles(
     assert scorer.compiled is not None
     x = _rows(50)
     np.testing.assert_allclose(scorer.raw(x), reranker.Scorer(scorer.booster, scorer.calibration).raw(x), atol=1e-9)
+
+
+def test_a_damaged_cached_file_is_replaced_not_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LLVM aborts the process on a bad object file, so a damaged one must never reach it."""
+    monkeypatch.setenv("QINGLANG_CACHE_DIR", str(tmp_path))
+    good = reranker.load_scorer()
+    (cached,) = tmp_path.glob("reranker-*.o")
+    cached.write_bytes(cached.read_bytes()[:1000] + b"damaged")
+    scorer = reranker.load_scorer()
+    assert scorer.compiled is not None
+    x = _rows(50)
+    np.testing.assert_array_equal(scorer.raw(x), good.raw(x))
+    (fresh,) = tmp_path.glob("reranker-*.o")  # the damaged file was replaced by an intact one
+    assert hashlib.sha256(fresh.read_bytes()).hexdigest()[:16] == fresh.stem.rsplit("-", 1)[1]

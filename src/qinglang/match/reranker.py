@@ -100,11 +100,11 @@ def load_scorer(model_file: Path = MODEL_FILE, calib_file: Path = CALIB_FILE) ->
 
 
 def compile_forest(model_file: Path) -> object | None:
-    """The model's trees compiled to native code by lleaves (LLVM): the same scores as LightGBM's predict, about
-    4x faster (`benchmarks/bench_reranker.py`). Compiling takes seconds, so the object file is kept in the cache
-    directory (QINGLANG_CACHE_DIR, else ~/.cache/qinglang), keyed by the model, the lleaves version and this
-    CPU (it is native code). None, and LightGBM predicts, when lleaves is missing or fails, or when
-    QINGLANG_COMPILED_RERANKER=0."""
+    """The model's trees compiled to native code by lleaves (LLVM): the same scores as LightGBM's predict, 6-7x
+    faster (`benchmarks/bench_reranker.py`). Compiling takes seconds, so the object file is kept in the cache
+    directory (QINGLANG_CACHE_DIR, else ~/.cache/qinglang), keyed by the model, the lleaves and llvmlite versions
+    and this CPU (it is native code); without a usable cache it compiles in memory. None, and LightGBM predicts,
+    when lleaves is missing or fails, or when QINGLANG_COMPILED_RERANKER=0."""
     if os.environ.get("QINGLANG_COMPILED_RERANKER", "1").strip().lower() in ("0", "false", "no", "off"):
         return None
     try:
@@ -115,26 +115,30 @@ def compile_forest(model_file: Path) -> object | None:
 
         llvm.initialize_native_target()
         cpu = llvm.get_host_cpu_name() + llvm.get_host_cpu_features().flatten()
-        key = hashlib.sha256(model_file.read_bytes() + f"|{version('lleaves')}|{cpu}".encode()).hexdigest()[:20]
-        model = lleaves.Model(model_file=str(model_file))
+        tag = f"|{version('lleaves')}|{version('llvmlite')}|{cpu}"
+        key = hashlib.sha256(model_file.read_bytes() + tag.encode()).hexdigest()[:20]
     except Exception as exc:  # noqa: BLE001 - any failure here only means the slower LightGBM path
         log.warning("reranker_not_compiled", error=repr(exc)[:200])
         return None
-    cache = Path(os.environ.get("QINGLANG_CACHE_DIR") or Path.home() / ".cache" / "qinglang") / f"reranker-{key}.o"
     try:
-        if cache.is_file():
-            model.compile(cache=str(cache))
-        else:  # written under a private name, then renamed: a concurrent reader never loads half a file
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            part = cache.with_name(f".{cache.name}.{os.getpid()}.{threading.get_ident()}")
+        directory = Path(os.environ.get("QINGLANG_CACHE_DIR") or Path.home() / ".cache" / "qinglang")
+        model = lleaves.Model(model_file=str(model_file))
+        cached = _cached_object(directory, key)
+        if cached is not None:
+            model.compile(cache=str(cached))
+            return model
+        directory.mkdir(parents=True, exist_ok=True)
+        # Written under a private name, then renamed with its digest: a reader never loads half a file.
+        part = directory / f".reranker-{key}.{os.getpid()}.{threading.get_ident()}"
+        try:
             model.compile(cache=str(part))
-            os.replace(part, cache)
+            digest = hashlib.sha256(part.read_bytes()).hexdigest()[:16]
+            os.replace(part, directory / f"reranker-{key}-{digest}.o")
+        finally:
+            part.unlink(missing_ok=True)
         return model
-    except OSError:  # an unwritable cache directory: compile in memory
-        pass
-    except Exception as exc:  # noqa: BLE001
-        log.warning("reranker_not_compiled", error=repr(exc)[:200])
-        return None
+    except Exception as exc:  # noqa: BLE001 - no home, an unwritable directory, an unusable cached file
+        log.info("reranker_cache_unused", error=repr(exc)[:200])
     try:
         model = lleaves.Model(model_file=str(model_file))
         model.compile()
@@ -142,6 +146,20 @@ def compile_forest(model_file: Path) -> object | None:
     except Exception as exc:  # noqa: BLE001
         log.warning("reranker_not_compiled", error=repr(exc)[:200])
         return None
+
+
+def _cached_object(directory: Path, key: str) -> Path | None:
+    """The cached object file for ``key`` whose contents match the digest in its name. Any other is removed and
+    never handed to LLVM: a damaged object file aborts the whole process there, past any exception handler."""
+    for path in sorted(directory.glob(f"reranker-{key}-*.o")):
+        try:
+            intact = hashlib.sha256(path.read_bytes()).hexdigest()[:16] == path.stem.rsplit("-", 1)[1]
+        except OSError:
+            intact = False
+        if intact:
+            return path
+        path.unlink(missing_ok=True)
+    return None
 
 
 def default_scorer() -> Scorer:
