@@ -10,6 +10,8 @@ Measures, in one run:
      throughput on the same texts measured in this run (target >= 0.8x), that the job table drains, and the
      CPU time per report the worker, its analysis helpers and the API processes spent on the drain;
   4. SIGKILL: kill -9 the server mid-load, restart it, then count 201s, surviving rows and processed reports.
+It also prints the share of CPU time the hypervisor gave to other guests (steal) during the load and the drain:
+on a shared VM the same code measures very differently from one half hour to the next.
 
 The load generator speaks HTTP/1.1 keep-alive over raw asyncio streams: on a 2-core machine the client must cost
 far less CPU than the server it measures. Texts are generated here; no dataset rows are used. Never point this at
@@ -292,6 +294,18 @@ def proc_stat(pid: int) -> tuple[int, float]:
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_times() -> list[int]:
+    """The machine's CPU time counters (jiffies): user, nice, system, idle, iowait, irq, softirq, steal (Linux)."""
+    return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
+def steal_share(before: list[int], after: list[int]) -> float:
+    """The share of the CPU time between two `machine_times` readings that the hypervisor gave to other guests
+    (steal): on a shared VM it explains runs whose latencies and rates move without any change of code."""
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    return spent[7] / max(sum(spent), 1)
+
+
 def process_tree_cpu(root: int) -> dict[str, float]:
     """CPU seconds (user + system) so far of ``root``'s process tree, by role: the worker process, its analysis
     helpers (its children), and the rest (the server process and its API processes). Linux /proc."""
@@ -461,6 +475,7 @@ def main() -> None:
 
         # 2 + 3. full load, then the backlog
         before = server.processed()
+        machine_before = machine_times()
         load = run_load(port, concurrency=args.concurrency, duration=args.duration, procs=args.procs, seed=1,
                         rate=args.rate)
         during = server.processed() - before
@@ -469,8 +484,10 @@ def main() -> None:
         t_end = time.perf_counter()
         assert server.proc is not None
         cpu_before = process_tree_cpu(server.proc.pid)
+        machine_load = machine_times()
         drained, drain_s = server.wait_drained(args.drain_timeout)
         cpu_used = {k: v - cpu_before[k] for k, v in process_tree_cpu(server.proc.pid).items()}
+        machine_drain = machine_times()
         after = server.processed() - before - during
         ok_processed = server.query(
             "SELECT count(*) FROM reports WHERE processed = 1 AND receipt IN (SELECT value FROM json_each(?))",
@@ -483,6 +500,9 @@ def main() -> None:
         rows.append(("intake: latency p50 / p99 / max", f"{pct(load.latencies, 0.5) * 1000:.1f} / "
                      f"{pct(load.latencies, 0.99) * 1000:.1f} / {max(load.latencies) * 1000:.0f} ms", "p99 < 100 ms"))
         rows.append(("intake: errors", json.dumps(load.errors) if load.errors else "none", ""))
+        rows.append(("CPU time stolen by the hypervisor (other guests), during the load / the drain",
+                     f"{steal_share(machine_before, machine_load):.1%} / "
+                     f"{steal_share(machine_load, machine_drain):.1%}", ""))
         pipe_during = during / wall
         pipe_after = after / drain_s if drained and drain_s > 0.5 else float("nan")
         pipe_total = (during + after) / total_s
