@@ -151,9 +151,13 @@ class _Main:
         empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
         if self.bm25 is None:
             return empty
-        ids = self.bm25.get_tokens_ids(q)
+        return self._scores_of(self.bm25.get_tokens_ids(q))
+
+    def _scores_of(self, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """`scores` of a query given as its terms' ids in the bm25s vocabulary."""
+        assert self.bm25 is not None
         if not ids:
-            return empty
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         sc = self.bm25.scores
         indptr, indices, data = sc["indptr"], sc["indices"], sc["data"]
         spans = [(int(indptr[i]), int(indptr[i + 1])) for i in ids]
@@ -181,20 +185,18 @@ class _Main:
         empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
         if self.bm25 is None:
             return [empty for _ in qs]
-        if self.bm25.nonoccurrence_array is not None:  # BM25 variants that score absent terms too
-            return [self.scores(q) for q in qs]
-        sc = self.bm25.scores
-        indptr = np.asarray(sc["indptr"])
         ids = [self.bm25.get_tokens_ids(q) for q in qs]
-        sizes = [int((indptr[np.asarray(i, dtype=np.int64) + 1] - indptr[np.asarray(i, dtype=np.int64)]).sum())
-                 if i else 0 for i in ids]
+        if self.bm25.nonoccurrence_array is not None:  # BM25 variants that score absent terms too
+            return [self._scores_of(i) for i in ids]
+        postings = np.diff(self._terms().indptr)  # rows per term
+        sizes = [int(postings[i].sum()) for i in ids]
         out: list[tuple[np.ndarray, np.ndarray]] = [empty] * len(qs)
         group: list[int] = []
         budget = 0
         for k in range(len(qs) + 1):
             if k == len(qs) or (group and budget + sizes[k] > BATCH_POSTINGS):
                 if len(group) == 1:  # one query: its own postings summed cost less than building two matrices
-                    out[group[0]] = self.scores(qs[group[0]])
+                    out[group[0]] = self._scores_of(ids[group[0]])
                 elif group:
                     self._product(group, ids, out)
                 group, budget = [], 0
