@@ -6,6 +6,7 @@ would keep the port, so a restarted server could not bind it, and their pipeline
 
 from __future__ import annotations
 
+import gc
 import os
 import select
 import signal
@@ -39,6 +40,17 @@ def one_math_thread() -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1)  # stays in force: the returned object only restores the limits if used as a context
+
+
+def settle_heap() -> None:
+    """After start-up: collect, then move every object alive now (modules, models, indexes: 100-200 thousand)
+    out of the cyclic garbage collector's reach (`gc.freeze`). Each full collection walked all of them again,
+    60-280 ms with the GIL held; in an API process one stalled the intake writer thread while it held the database's
+    write lock, so both API processes stopped answering for 150-200 ms (found with `benchmarks/bench_intake.py`).
+    Frozen objects are still freed by reference counting; only garbage cycles among them would never be collected,
+    and the start-up's objects live as long as the process."""
+    gc.collect()
+    gc.freeze()
 
 
 READY_FD_ENV = "QINGLANG_READY_FD"

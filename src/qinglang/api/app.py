@@ -20,7 +20,7 @@ from qinglang.api import errors
 from qinglang.api.routes import actions, admin, campaigns, cases, debunks, health, intel, match, reports, webhooks
 from qinglang.cases.ratelimit import RateLimiter
 from qinglang.errors import QinglangError
-from qinglang.lifecycle import die_with_parent, one_math_thread
+from qinglang.lifecycle import die_with_parent, one_math_thread, settle_heap
 from qinglang.observability import HTTP_LATENCY
 from qinglang.settings import Settings, get_settings
 from qinglang.store.db import Database, get_database
@@ -132,6 +132,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
         if warm:  # the API process answers instant matches itself, so it loads the models too
             def warm_then_ready() -> None:
                 warm_up(db)
+                settle_heap()
                 app.state.ready.set()
 
             threading.Thread(target=warm_then_ready, name="qinglang-warmup", daemon=True).start()

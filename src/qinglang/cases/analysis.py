@@ -115,6 +115,7 @@ def background() -> None:
 # ---- helper processes -----------------------------------------------------------------------------------------
 
 _helper_db: Database | None = None
+_helper_settled = False
 
 
 def _init_helper(parent: int, db_url: str, index_dir: str, triage_model: str) -> None:
@@ -136,8 +137,15 @@ def _helper_analyze(items: list[Item]) -> tuple[list[Result], list[Any]]:
     process only the lookups."""
     from qinglang.cases import dedup
 
+    global _helper_settled
     assert _helper_db is not None
-    return analyze(_helper_db, items), [dedup.portable(t) for _, t, _ in items]
+    out = analyze(_helper_db, items), [dedup.portable(t) for _, t, _ in items]
+    if not _helper_settled:  # the first call loaded the models
+        from qinglang.lifecycle import settle_heap
+
+        settle_heap()
+        _helper_settled = True
+    return out
 
 
 def _thread_analyze(db: Database, items: list[Item]) -> tuple[list[Result], None]:

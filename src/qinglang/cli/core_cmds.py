@@ -13,7 +13,14 @@ from rich.table import Table
 
 from qinglang import accounts, audit
 from qinglang.cli.common import CLI_ACTOR, cli_errors, console, fail, migrated_database
-from qinglang.lifecycle import one_math_thread, signal_ready, start_with_ready_pipe, take_ready_fd, wait_ready
+from qinglang.lifecycle import (
+    one_math_thread,
+    settle_heap,
+    signal_ready,
+    start_with_ready_pipe,
+    take_ready_fd,
+    wait_ready,
+)
 from qinglang.settings import get_settings
 
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -98,6 +105,7 @@ def worker() -> None:
     while (helpers is not None and not (helpers.ready() or helpers.broken) and time.monotonic() < deadline
            and not stop.is_set()):
         stop.wait(0.1)
+    settle_heap()
     signal_ready(ready_fd)
     w = Worker(db, idle_seconds=0.2)
     w.start()
