@@ -139,6 +139,9 @@ def test_job_queue_claims_once_and_retries_with_backoff(any_db: Database) -> Non
     second = queue.claim(any_db, kinds=("demo",), limit=10)
     assert len(first) == 3 and len(second) == 2
     assert not {j.id for j in first} & {j.id for j in second}
+    assert [(j.kind, j.payload, j.attempts) for j in first] == [("demo", {"i": i}, 1) for i in range(3)]
+    with any_db.read() as s:  # marked running in the store, with the attempt counted there too
+        assert {(st, n) for st, n in s.execute(select(Job.status, Job.attempts))} == {("running", 1)}
     queue.complete(any_db, [j.id for j in first])
     queue.fail(any_db, second[0], "boom")
     assert queue.claim(any_db, kinds=("demo",)) == []  # the failed one waits for its backoff

@@ -8,6 +8,7 @@ picked up again after `STALE_AFTER`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,22 +29,33 @@ def enqueue(session: Session, kind: str, payload: dict[str, Any] | None = None, 
     return job
 
 
-def claim(db: Database, *, kinds: tuple[str, ...] | None = None, limit: int = 50) -> list[Job]:
-    """Atomically take up to `limit` due jobs (oldest first), marking them running."""
+@dataclass(frozen=True)
+class Claimed:
+    """A job taken by `claim`: what a worker needs to run it and report back."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+def claim(db: Database, *, kinds: tuple[str, ...] | None = None, limit: int = 50) -> list[Claimed]:
+    """Atomically take up to `limit` due jobs (oldest first), marking them running. One query reads them and one
+    statement marks them (a round of a thousand report jobs as ORM objects cost the worker more CPU than the round's
+    job bookkeeping is worth)."""
     now = datetime.now(UTC)
     with db.write() as s:
-        q = (select(Job).where(or_(Job.status == "queued",
-                                   (Job.status == "running") & (Job.locked_at < now - STALE_AFTER)))
+        q = (select(Job.id, Job.kind, Job.payload, Job.attempts)
+             .where(or_(Job.status == "queued", (Job.status == "running") & (Job.locked_at < now - STALE_AFTER)))
              .where(Job.run_after <= now).order_by(Job.id).limit(limit))
         if kinds:
             q = q.where(Job.kind.in_(kinds))
         if not db.is_sqlite:
             q = q.with_for_update(skip_locked=True)
-        jobs = list(s.execute(q).scalars().all())
-        for j in jobs:
-            j.status = "running"
-            j.locked_at = now
-            j.attempts += 1
+        jobs = [Claimed(int(i), kind, payload or {}, int(n) + 1) for i, kind, payload, n in s.execute(q)]
+        if jobs:
+            s.execute(update(Job).where(Job.id.in_([j.id for j in jobs]))
+                      .values(status="running", locked_at=now, attempts=Job.attempts + 1))
         return jobs
 
 
@@ -64,7 +76,7 @@ def complete(db: Database, job_ids: list[int]) -> None:
                   .values(status="done", finished_at=datetime.now(UTC), error=None))
 
 
-def fail(db: Database, job: Job, error: str) -> None:
+def fail(db: Database, job: Claimed | Job, error: str) -> None:
     with db.write() as s:
         j = s.get(Job, job.id)
         if j is None:

@@ -16,7 +16,6 @@ import structlog
 
 from qinglang.jobs import queue
 from qinglang.store.db import Database
-from qinglang.store.models import Job
 
 log = structlog.get_logger("qinglang.jobs")
 
@@ -74,7 +73,7 @@ def run_once(db: Database, *, limit: int | None = None) -> int:
     if not HANDLERS:
         return 0
     jobs = queue.claim(db, kinds=tuple(HANDLERS), limit=round_limit(db) if limit is None else limit)
-    by_kind: dict[str, list[Job]] = defaultdict(list)
+    by_kind: dict[str, list[queue.Claimed]] = defaultdict(list)
     for j in jobs:
         by_kind[j.kind].append(j)
     for kind, batch in by_kind.items():
