@@ -33,6 +33,7 @@ def one(reports: int, processes: int, chunk: int = 0, batch: int = 0, profile: s
     from sqlalchemy import insert
 
     from qinglang.cases import analysis, intake, pipeline
+    from qinglang.lifecycle import settle_heap
 
     if chunk:
         pipeline.ANALYSIS_CHUNK = chunk
@@ -59,6 +60,7 @@ def one(reports: int, processes: int, chunk: int = 0, batch: int = 0, profile: s
         time.sleep(0.2)
     warm = 256
     pipeline.process_reports(db, ids[:warm])  # warm-up: models, index, dedup
+    settle_heap()  # as the worker does once its models are loaded
     pids = list(getattr(getattr(helpers, "_pool", None), "_processes", None) or {})
     cpu_main, cpu_helpers = time.process_time(), sum(map(cpu_seconds, pids))
     prof = None

@@ -59,6 +59,8 @@ def test_a_child_that_exits_or_hangs_is_not_ready() -> None:
 
 
 def test_settle_heap_collects_then_freezes_what_start_up_left() -> None:
+    from qinglang.lifecycle import YOUNG_COLLECTION
+
     # A fresh interpreter: a large live structure (as loaded models and indexes are) and a garbage cycle.
     code = (
         "import gc, json, weakref\n"
@@ -68,10 +70,11 @@ def test_settle_heap_collects_then_freezes_what_start_up_left() -> None:
         "a, b = Node(), Node(); a.b, b.a = b, a; dead = weakref.ref(a); del a, b\n"
         "gc.disable()\n"  # only settle_heap may collect the cycle
         "settle_heap()\n"
-        "print(json.dumps([dead() is None, gc.get_freeze_count(), len(gc.get_objects())]))\n"
+        "print(json.dumps([dead() is None, gc.get_freeze_count(), len(gc.get_objects()), gc.get_threshold()[0]]))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    cycle_collected, frozen, walked = json.loads(out.stdout.strip().splitlines()[-1])
+    cycle_collected, frozen, walked, young = json.loads(out.stdout.strip().splitlines()[-1])
     assert cycle_collected
     assert frozen >= 400_000  # the dicts and their lists: out of every later collection's walk
     assert walked < 1_000
+    assert young == YOUNG_COLLECTION  # a transaction's short-lived objects are not promoted by the thousand
