@@ -219,3 +219,23 @@ def test_cases_created_in_one_transaction_are_stored_whole(any_db: Any, settings
         fraud = s.get(Case, case_ids[2])
         assert fraud is not None and any(i["kind"] == "url" for i in fraud.triage.get("indicators", []))
         assert audit.verify(s).ok
+
+
+def test_refresh_indexes_what_other_workers_attached_and_skips_the_unprocessed(db: Any, settings: Any) -> None:
+    from qinglang.cases import dedup
+
+    texts = ["紧急扩散！西湖区今晚八点起全面停水停电，赶紧囤货", "Breaking: the tap water in district nine is poisoned",
+             "内部消息：某超市的鸡蛋是人造的，已经有人中毒"]
+    ids = [intake.submit_report(db, settings, intake.ReportInput(category="rumor", text=t),
+                                client_key=f"10.0.1.{i}").report_id for i, t in enumerate(texts)]
+    pipeline.process_reports(db, [ids[1]])  # this process's pipeline attaches the middle one
+    other = dedup.DedupIndex()  # another worker process's index, refreshed from the store
+    with db.read() as s:
+        other.refresh(s)
+        case_id = s.execute(select(Report.case_id).where(Report.id == ids[1])).scalar_one()
+    assert other.exact == {dedup.signature(texts[1]).norm: case_id}
+    assert other.last_report_id == ids[1]
+    pipeline.process_reports(db, [ids[2]])  # attached later: the next refresh adds it
+    with db.read() as s:
+        other.refresh(s)
+    assert set(other.exact) == {dedup.signature(texts[1]).norm, dedup.signature(texts[2]).norm}

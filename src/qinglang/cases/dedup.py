@@ -210,8 +210,11 @@ class DedupIndex:
         top = session.execute(select(func.max(Report.id))).scalar() or 0
         if top < self.last_report_id:  # the database was restored or replaced: start over
             self._reset()
+        # Through the index on `processed` (whose entries carry the row id): during a flood every report newer than
+        # the last one indexed is still unprocessed, and walking the primary key read them all in each transaction.
         rows = session.execute(
-            select(Report.id, Report.text, Report.case_id).where(Report.id > self.last_report_id)
+            select(Report.id, Report.text, Report.case_id)
+            .where(Report.processed == True, Report.id > self.last_report_id)  # noqa: E712 (an index lookup)
             .where(Report.case_id.is_not(None)).order_by(Report.id)).all()
         for rid, text, case_id in rows:
             if case_id is not None:
