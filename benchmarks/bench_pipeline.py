@@ -1,6 +1,7 @@
 """Benchmark the report pipeline alone (no HTTP): how fast a backlog drains, by analysis helper processes.
 
 Usage: python benchmarks/bench_pipeline.py [--reports 3000] [--processes 0,1,2] [--chunk N] [--round N] [--profile F]
+       [--no-settle]
 For each helper count: a fresh SQLite database with the demo data, `--reports` of bench_intake's synthetic
 tweet-length reports inserted as intake does, the helpers started and warmed as the worker does, then
 `process_reports` over the backlog (in worker rounds, `pipeline.BACKLOG_BATCH`). The embedding model alone on the
@@ -8,13 +9,16 @@ texts is timed in the same process after the drain, and so is each analysis step
 with the vectors given, triage, dedup signature; each step called once before it is timed, so loading its model
 is not counted). The CPU time the worker process (write transactions, and the
 analysis too without helpers) and the helpers spent per report during the drain is read from the kernel: on a
-noisy machine it varies much less than the rates. Each configuration runs in its own process.
+noisy machine it varies much less than the rates. The table also gives the worker process's garbage collection
+during the drain (collections, full ones, their time and the longest; `--no-settle` leaves the collector as Python starts it instead
+of settling it after the warm-up as the worker does). Each configuration runs in its own process.
 Prints a table; the data directories are temporary.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -28,7 +32,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 
-def one(reports: int, processes: int, chunk: int = 0, batch: int = 0, profile: str = "") -> dict[str, float]:
+def one(reports: int, processes: int, chunk: int = 0, batch: int = 0, profile: str = "",
+        settle: bool = True) -> dict[str, float]:
     from bench_intake import embed_rate, make_report
     from sqlalchemy import insert
 
@@ -60,7 +65,9 @@ def one(reports: int, processes: int, chunk: int = 0, batch: int = 0, profile: s
         time.sleep(0.2)
     warm = 256
     pipeline.process_reports(db, ids[:warm])  # warm-up: models, index, dedup
-    settle_heap()  # as the worker does once its models are loaded
+    if settle:
+        settle_heap()  # as the worker does once its models are loaded
+    collector = GcClock()
     pids = list(getattr(getattr(helpers, "_pool", None), "_processes", None) or {})
     cpu_main, cpu_helpers = time.process_time(), sum(map(cpu_seconds, pids))
     prof = None
@@ -71,8 +78,9 @@ def one(reports: int, processes: int, chunk: int = 0, batch: int = 0, profile: s
         prof.enable()
     t = time.perf_counter()
     done = 0
-    for k in range(warm, len(ids), BATCH):
-        done += pipeline.process_reports(db, ids[k:k + BATCH])
+    with collector:
+        for k in range(warm, len(ids), BATCH):
+            done += pipeline.process_reports(db, ids[k:k + BATCH])
     elapsed = time.perf_counter() - t
     if prof is not None:
         prof.disable()
@@ -84,7 +92,35 @@ def one(reports: int, processes: int, chunk: int = 0, batch: int = 0, profile: s
     model, _ = embed_rate(texts, min(4000, len(rows)))
     return {"processed": done, "seconds": elapsed, "rate": done / elapsed, "model": model,
             "main_cpu_ms": 1000 * cpu_main / done, "helper_cpu_ms": 1000 * cpu_helpers / done,
+            "gc_collections": collector.collections, "gc_full": collector.full, "gc_seconds": collector.seconds,
+            "gc_longest_ms": collector.longest * 1000,
             **stage_costs(db, texts[:1024])}
+
+
+class GcClock:
+    """Counts this process's garbage collections and the time they take while the block runs (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self.collections = self.full = 0
+        self.seconds = self.longest = 0.0
+        self._started = 0.0
+
+    def _event(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        took = time.perf_counter() - self._started
+        self.collections += 1
+        self.full += info["generation"] == 2
+        self.seconds += took
+        self.longest = max(self.longest, took)
+
+    def __enter__(self) -> GcClock:
+        gc.callbacks.append(self._event)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._event)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -129,16 +165,20 @@ def main() -> None:
     ap.add_argument("--profile", default="", metavar="FILE",
                     help="write a cProfile of the worker process's drain to FILE (one helper count only; the "
                          "profiler slows the worker, so the rates of such a run are not comparable)")
+    ap.add_argument("--no-settle", action="store_true",
+                    help="leave the worker process's garbage collector as Python starts it (no lifecycle.settle_heap)")
     ap.add_argument("--one", type=int, default=-1, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one >= 0:
-        print("RESULT " + json.dumps(one(args.reports, args.one, args.chunk, args.round, args.profile)))
+        print("RESULT " + json.dumps(one(args.reports, args.one, args.chunk, args.round, args.profile,
+                                         not args.no_settle)))
         return
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, {args.reports:,} reports", flush=True)
     print()
     print("| analysis helper processes | drained | pipeline reports/s | model alone texts/s | ratio "
-          "| CPU ms per report: worker / helpers | embed / match / triage / dedup signature ms per report, alone |")
-    print("|---|---|---|---|---|---|---|")
+          "| CPU ms per report: worker / helpers | embed / match / triage / dedup signature ms per report, alone "
+          "| worker GC during the drain: collections (full) / seconds / longest |")
+    print("|---|---|---|---|---|---|---|---|")
     for p in [int(x) for x in args.processes.split(",")]:
         with tempfile.TemporaryDirectory(prefix="qinglang-pipe-") as d:
             env = dict(os.environ, QINGLANG_DATA_DIR=d, QINGLANG_SECRET_KEY="bench-" + "k" * 48,
@@ -148,13 +188,15 @@ def main() -> None:
                                stdout=subprocess.DEVNULL)
             out = subprocess.run([sys.executable, __file__, "--reports", str(args.reports), "--one", str(p),
                                   "--chunk", str(args.chunk), "--round", str(args.round), "--profile",
-                                  str(Path(args.profile).resolve()) if args.profile else ""],
+                                  str(Path(args.profile).resolve()) if args.profile else "",
+                                  *(["--no-settle"] if args.no_settle else [])],
                                  env=env, check=True, capture_output=True, text=True).stdout
             r = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
             print(f"| {p} | {int(r['processed']):,} in {r['seconds']:.1f} s | {r['rate']:,.0f}/s | "
                   f"{r['model']:,.0f}/s | {r['rate'] / r['model']:.2f}x | "
                   f"{r['main_cpu_ms']:.2f} / {r['helper_cpu_ms']:.2f} | {r['embed_ms']:.2f} / {r['match_ms']:.2f} / "
-                  f"{r['triage_ms']:.2f} / {r['signature_ms']:.2f} |", flush=True)
+                  f"{r['triage_ms']:.2f} / {r['signature_ms']:.2f} | {r['gc_collections']:,} ({r['gc_full']}) / "
+                  f"{r['gc_seconds']:.2f} s / {r['gc_longest_ms']:.0f} ms |", flush=True)
 
 
 if __name__ == "__main__":

@@ -46,18 +46,19 @@ YOUNG_COLLECTION = 20_000
 
 
 def settle_heap() -> None:
-    """After start-up: collect, then move every object alive now (modules, models, indexes: 100-200 thousand)
-    out of the cyclic garbage collector's reach (`gc.freeze`). Each full collection walked all of them again,
-    60-280 ms with the GIL held; in an API process one stalled the intake writer thread while it held the database's
-    write lock, so both API processes stopped answering for 150-200 ms (found with `benchmarks/bench_intake.py`).
-    Frozen objects are still freed by reference counting; only garbage cycles among them would never be collected,
-    and the start-up's objects live as long as the process.
+    """After start-up: collect, then move every object alive now (modules, models, indexes: a few hundred thousand)
+    out of the cyclic garbage collector's reach (`gc.freeze`), so that full collections stop walking them again.
+    A full collection holds the GIL for a tenth of a second or more: in an API process one stalled the intake
+    writer thread while it held the database's write lock, and both API processes stopped answering
+    (`benchmarks/bench_intake.py`: intake p99 162.6 / 187.7 ms in the two runs before this, 40.4-105.6 ms in ten
+    after, nine of them under 100 ms). Frozen objects are still freed by reference counting; only garbage cycles among them would never
+    be collected, and the start-up's objects live as long as the process.
 
     The youngest generation is then collected every YOUNG_COLLECTION allocations instead of 700: a pipeline write
-    transaction allocates tens of thousands of objects that live until it ends, so at the default nearly all of
-    them were promoted and then walked again by full collections (`benchmarks/bench_pipeline.py --reports 15000`,
-    thresholds set at start without the freeze: the worker process spent 2.09 s in 1,886 collections, 11 of them
-    full, against 0.40 s in 38 collections with this threshold)."""
+    transaction allocates tens of thousands of objects that live until it ends, and at the default they were
+    promoted and walked again by full collections (`benchmarks/bench_pipeline.py --reports 15000 --processes 2`
+    against `--no-settle`: the worker's collections during the drain 11, none full, 0.15-0.21 s in all, against
+    1,033-1,036, five full, 1.54-1.70 s, the longest 344-369 ms)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_COLLECTION, 20, 10)
