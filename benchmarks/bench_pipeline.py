@@ -10,8 +10,8 @@ with the vectors given, triage, dedup signature; each step called once before it
 is not counted). The CPU time the worker process (write transactions, and the
 analysis too without helpers) and the helpers spent per report during the drain is read from the kernel: on a
 noisy machine it varies much less than the rates. The table also gives the worker process's garbage collection
-during the drain (collections, full ones, their time and the longest; `--no-settle` leaves the collector as Python starts it instead
-of settling it after the warm-up as the worker does). Each configuration runs in its own process.
+during the drain (collections, full ones, their time and the longest; `--no-settle` leaves the collector as Python
+starts it instead of settling it after the warm-up as the worker does). Each configuration runs in its own process.
 Prints a table; the data directories are temporary.
 """
 
