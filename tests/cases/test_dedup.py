@@ -6,7 +6,7 @@ import io
 from typing import Any
 
 from PIL import Image, ImageDraw
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from qinglang.cases import intake, pipeline
 from qinglang.store.models import Case, Report
@@ -221,21 +221,44 @@ def test_cases_created_in_one_transaction_are_stored_whole(any_db: Any, settings
         assert audit.verify(s).ok
 
 
-def test_refresh_indexes_what_other_workers_attached_and_skips_the_unprocessed(db: Any, settings: Any) -> None:
+def test_refresh_indexes_what_other_workers_attached_in_any_order(db: Any, settings: Any) -> None:
     from qinglang.cases import dedup
 
     texts = ["紧急扩散！西湖区今晚八点起全面停水停电，赶紧囤货", "Breaking: the tap water in district nine is poisoned",
              "内部消息：某超市的鸡蛋是人造的，已经有人中毒"]
     ids = [intake.submit_report(db, settings, intake.ReportInput(category="rumor", text=t),
                                 client_key=f"10.0.1.{i}").report_id for i, t in enumerate(texts)]
-    pipeline.process_reports(db, [ids[1]])  # this process's pipeline attaches the middle one
-    other = dedup.DedupIndex()  # another worker process's index, refreshed from the store
+    norms = [dedup.signature(t).norm for t in texts]
+    pipeline.process_reports(db, [ids[1]])  # another worker attaches the middle one first
+    other = dedup.DedupIndex()  # this worker's index, refreshed from the store in its transactions
     with db.read() as s:
         other.refresh(s)
         case_id = s.execute(select(Report.case_id).where(Report.id == ids[1])).scalar_one()
-    assert other.exact == {dedup.signature(texts[1]).norm: case_id}
-    assert other.last_report_id == ids[1]
-    pipeline.process_reports(db, [ids[2]])  # attached later: the next refresh adds it
+    assert other.exact == {norms[1]: case_id}  # the unprocessed reports are not indexed
+    pipeline.process_reports(db, [ids[2]])
+    pipeline.process_reports(db, [ids[0]])  # an older report attached last (jobs of two workers, out of order)
     with db.read() as s:
         other.refresh(s)
-    assert set(other.exact) == {dedup.signature(texts[1]).norm, dedup.signature(texts[2]).norm}
+        other.refresh(s)  # nothing new: nothing added twice
+    assert set(other.exact) == set(norms)
+    assert len(other._cases) == len(texts)
+
+
+def test_refresh_floor_stops_below_the_oldest_unprocessed_report(db: Any, settings: Any, monkeypatch: Any) -> None:
+    from qinglang.cases import dedup
+
+    monkeypatch.setattr(dedup, "REFRESH_RECHECK", 0)
+    texts = [f"家人们注意！第{n}号小区发现不明病毒，已有多人被隔离，转发提醒身边的人" for n in "一二三四"]
+    ids = [intake.submit_report(db, settings, intake.ReportInput(category="rumor", text=t),
+                                client_key=f"10.0.2.{i}").report_id for i, t in enumerate(texts)]
+    pipeline.process_reports(db, [ids[0], ids[2]])
+    index = dedup.DedupIndex()
+    with db.read() as s:
+        index.refresh(s)
+    assert index.floor == ids[0]  # ids[1] is still unprocessed: the floor waits below it
+    pipeline.process_reports(db, [ids[1], ids[3]])
+    with db.read() as s:
+        index.refresh(s)
+        top = s.execute(select(func.max(Report.id))).scalar_one()
+    assert index.floor == top and not index._above
+    assert set(index.exact) == {dedup.signature(t).norm for t in texts}

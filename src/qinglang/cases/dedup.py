@@ -40,6 +40,8 @@ LSH_BANDS = (16, 4)
 SKETCH = 256
 ESTIMATE_MARGIN = 0.08
 MIN_CHARS = 12  # shorter texts only match exactly: a few shared characters mean nothing
+REFRESH_RECHECK = 1000  # see `DedupIndex.refresh`
+REFRESH_BY_RANGE = 1000  # a refresh with more new reports than this reads them by id range, not by an id list
 _CHECK_BLOCK = 32  # members checked by exact Jaccard per vectorised step (the oldest case that qualifies wins)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -203,30 +205,47 @@ class DedupIndex:
         self._members: dict[int, list[int]] = {}  # case id -> its slots, oldest first
         self.exact: dict[str, int] = {}  # normalised text -> case id
         self.pdq: list[tuple[str, int]] = []
-        self.last_report_id = 0
+        self.floor = 0  # every processed report with an id up to this one is in the index
+        self._above: set[int] = set()  # reports above the floor that are in the index
+
+    def note(self, report_id: int) -> None:
+        """The report was indexed by its own transaction (`add_text`): refreshes need not read it."""
+        self._above.add(report_id)
 
     def refresh(self, session: Session) -> None:
-        """Add reports that other transactions attached to cases since the last refresh."""
+        """Add the reports that other transactions attached to cases since the last refresh, whatever their ids:
+        with several workers, reports are attached out of id order (one worker commits a later batch of jobs
+        before another commits an earlier one). The floor below which everything processed is indexed moves up to
+        the oldest report still unprocessed, but stays REFRESH_RECHECK ids below the newest report (on PostgreSQL a
+        report can commit after one with a higher id); above it, the ids of the processed reports are read again at
+        each refresh (from the index on `processed`, whose entries carry the row id: during a flood nearly every
+        report above the floor is unprocessed), their texts only once."""
         top = session.execute(select(func.max(Report.id))).scalar() or 0
-        if top < self.last_report_id:  # the database was restored or replaced: start over
+        if top < self.floor:  # the database was restored or replaced: start over
             self._reset()
-        # Through the index on `processed` (whose entries carry the row id): during a flood every report newer than
-        # the last one indexed is still unprocessed, and walking the primary key read them all in each transaction.
-        rows = session.execute(
-            select(Report.id, Report.text, Report.case_id)
-            .where(Report.processed == True, Report.id > self.last_report_id)  # noqa: E712 (an index lookup)
-            .where(Report.case_id.is_not(None)).order_by(Report.id)).all()
-        for rid, text, case_id in rows:
-            if case_id is not None:
-                self.add_text(text, case_id)
-            self.last_report_id = max(self.last_report_id, rid)
-        if rows:
-            lo = rows[0][0]
-            for pdq, case_id in session.execute(
-                    select(ReportImage.pdq, Report.case_id).join(Report, Report.id == ReportImage.report_id)
-                    .where(ReportImage.report_id >= lo).where(ReportImage.pdq.is_not(None))):
-                if pdq is not None and case_id is not None:
+        done = (Report.processed == True, Report.id > self.floor)  # noqa: E712 (an index lookup)
+        new = [i for i in session.execute(select(Report.id).where(*done)).scalars() if i not in self._above]
+        if new:
+            wanted = set(new)
+            rows = select(Report.id, Report.text, Report.case_id).where(Report.case_id.is_not(None))
+            # By range at start-up (everything is new), else only the new ones.
+            rows = rows.where(*done) if len(new) > REFRESH_BY_RANGE else rows.where(Report.id.in_(new))
+            for rid, text, case_id in session.execute(rows.order_by(Report.id)):
+                if rid in wanted and case_id is not None:
+                    self.add_text(text, case_id)
+            images = (select(ReportImage.report_id, ReportImage.pdq, Report.case_id)
+                      .join(Report, Report.id == ReportImage.report_id).where(ReportImage.pdq.is_not(None)))
+            images = (images.where(ReportImage.report_id >= min(new)) if len(new) > REFRESH_BY_RANGE
+                      else images.where(ReportImage.report_id.in_(new)))
+            for rid, pdq, case_id in session.execute(images):
+                if rid in wanted and pdq is not None and case_id is not None:
                     self.pdq.append((pdq, case_id))
+            self._above.update(new)
+        first_open = session.execute(select(func.min(Report.id)).where(Report.processed == False)).scalar()  # noqa: E712
+        floor = min(top if first_open is None else first_open - 1, top - REFRESH_RECHECK)
+        if floor > self.floor:
+            self.floor = floor
+            self._above = {i for i in self._above if i > floor}
 
     def add_text(self, text: str, case_id: int) -> None:
         if not text:
@@ -360,7 +379,7 @@ class Recent:
             found: dict[str, int] = {}
             for url, cid, state in session.execute(
                     select(Case.canonical_url, Case.id, Case.state).where(Case.canonical_url.in_(urls))):
-                if state in OPEN_CASE_STATES and (url not in found or cid < found[url]):
+                if url is not None and state in OPEN_CASE_STATES and (url not in found or cid < found[url]):
                     found[url] = cid
             for url, cid in found.items():
                 self.urls.setdefault(url, cid)

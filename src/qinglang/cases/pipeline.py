@@ -417,7 +417,7 @@ def _apply(db: Database, work: Analyzed, blocklist: list[Any]) -> None:
             for img in images:
                 if img.pdq:
                     index.pdq.append((img.pdq, case.id))
-            index.last_report_id = max(index.last_report_id, r.id)
+            index.note(r.id)
             events.add(actor="system:pipeline", action="report.process", object_type="report", object_id=r.id,
                        summary={"case": case.id, "why": why, "debunk": match[0] if match else r.debunk_id})
             touched[case.id] = case
