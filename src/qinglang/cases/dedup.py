@@ -241,7 +241,8 @@ class DedupIndex:
                 if rid in wanted and pdq is not None and case_id is not None:
                     self.pdq.append((pdq, case_id))
             self._above.update(new)
-        first_open = session.execute(select(func.min(Report.id)).where(Report.processed == False)).scalar()  # noqa: E712
+        first_open = session.execute(select(func.min(Report.id))  # from the floor up: a short walk on either backend
+                                     .where(Report.processed == False, Report.id > self.floor)).scalar()  # noqa: E712
         floor = min(top if first_open is None else first_open - 1, top - REFRESH_RECHECK)
         if floor > self.floor:
             self.floor = floor
