@@ -51,8 +51,8 @@ def settle_heap() -> None:
     A full collection holds the GIL for a tenth of a second or more: in an API process one stalled the intake
     writer thread while it held the database's write lock, and both API processes stopped answering
     (`benchmarks/bench_intake.py`: intake p99 162.6 / 187.7 ms in the two runs before this, 40.4-105.6 ms in
-    the thirteen after, twelve of them under 100 ms). Frozen objects are still freed by reference counting; only garbage cycles
-    among them would never be collected, and the start-up's objects live as long as the process.
+    the thirteen after, twelve of them under 100 ms). Frozen objects are still freed by reference counting; only
+    garbage cycles among them would never be collected, and the start-up's objects live as long as the process.
 
     The youngest generation is then collected every YOUNG_COLLECTION allocations instead of 700: a pipeline write
     transaction allocates tens of thousands of objects that live until it ends, and at the default they were
