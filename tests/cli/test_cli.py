@@ -65,3 +65,26 @@ def test_bad_setting_is_one_line_naming_the_variable(env: dict[str, str], tmp_pa
     lines = [line for line in p.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "QINGLANG_ANALYSIS_PROCESSES" in lines[0] and value in lines[0]
     assert (tmp_path / "q.db").read_bytes() == before  # nothing was written
+
+
+def test_worker_stops_on_sigterm_even_in_a_burst(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+    import time
+
+    from qinglang.lifecycle import start_with_ready_pipe, wait_ready
+
+    run(["db", "upgrade"], env)
+    for key in ("QINGLANG_DATA_DIR", "QINGLANG_DATABASE_URL"):
+        monkeypatch.setenv(key, env[key])
+    monkeypatch.setenv("QINGLANG_ANALYSIS_PROCESSES", "0")
+    child, fd = start_with_ready_pipe([*QL, "worker"])
+    try:
+        assert wait_ready(child, fd, 120)
+        for _ in range(20):  # signals landing while the last one's handler runs
+            child.send_signal(signal.SIGTERM)
+            time.sleep(0.001)
+        assert child.wait(timeout=30) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()

@@ -73,13 +73,13 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
 
 
 WORKER_START_SECONDS = 180.0
+STOP_POLL = 0.2  # seconds: how often a running worker looks whether it was asked to stop
 
 
 @cli_errors
 def worker() -> None:
     """Run background jobs (report pipeline, index updates, webhooks, SLA sweeps) until stopped."""
     import signal
-    import threading
 
     from qinglang.api.app import warm_up
     from qinglang.cases.analysis import start_helpers, stop_helpers
@@ -95,23 +95,29 @@ def worker() -> None:
     one_math_thread()  # one of several busy processes (API servers, analysis helpers) on the same cores
     db = get_database(s.db_url)
     set_index_dir(db, s.data_dir / "index")
-    stop = threading.Event()
+    # The handlers only append to a list. They used to call Event.set(), which takes the event's lock: a signal
+    # that arrived while this thread held that same lock inside Event.wait() deadlocked the main thread for good,
+    # and the job thread of such a worker went on running after its server had gone (orphaned workers found after
+    # test runs, each still taking jobs).
+    stopping: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda signum, _frame: stopping.append(signum))
     warm_up(db)
     # Analysis helpers now, while nothing else runs (see `serve`); a backlog would start them anyway.
     helpers = start_helpers(db)
     deadline = time.monotonic() + WORKER_START_SECONDS
     while (helpers is not None and not (helpers.ready() or helpers.broken) and time.monotonic() < deadline
-           and not stop.is_set()):
-        stop.wait(0.1)
-    settle_heap()
-    signal_ready(ready_fd)
-    w = Worker(db, idle_seconds=0.2)
-    w.start()
-    ensure_scheduled(db)
-    stop.wait()
-    w.stop()
+           and not stopping):
+        time.sleep(0.1)
+    if not stopping:
+        settle_heap()
+        signal_ready(ready_fd)
+        w = Worker(db, idle_seconds=0.2)
+        w.start()
+        ensure_scheduled(db)
+        while not stopping:
+            time.sleep(STOP_POLL)
+        w.stop()
     stop_helpers()
 
 
