@@ -72,3 +72,28 @@ def test_debunks_carry_their_publication_date_into_the_index(db: Database, tmp_p
     again = ClaimIndexHolder(db, tmp_path / "index").get()
     assert again.dates_saved and again.get(str(did)) == doc
     assert again.match("bleach cures covid", date=doc.published)[0].id == str(did)
+
+
+def test_an_index_left_by_another_database_is_not_loaded(db: Database, tmp_path: Path) -> None:
+    import json
+
+    from qinglang.store.migrate import upgrade
+
+    shared = tmp_path / "shared-index"  # one data directory, two databases (a restored backup, a new database)
+    _publish(db, "Drinking bleach cures COVID-19")
+    assert len(ClaimIndexHolder(db, shared).get()) == 1  # built at checkpoint version 0 and saved
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    upgrade(f"sqlite:///{other_dir / 'q.db'}")
+    other = Database(f"sqlite:///{other_dir / 'q.db'}")
+    try:
+        fresh = ClaimIndexHolder(other, shared).get()  # also version 0, but not this database's index
+        assert len(fresh) == 0 and fresh.match("bleach cures covid", top_k=1) == []
+        checkpoint = json.loads((shared / "current" / "checkpoint.json").read_text())
+        assert checkpoint == {"version": 0, "database": store_source.database_identity(other)}
+        assert store_source.database_identity(other) != store_source.database_identity(db)
+        # An index saved before checkpoints named their database, at version 0, is rebuilt too.
+        (shared / "current" / "checkpoint.json").write_text(json.dumps({"version": 0}))
+        assert len(ClaimIndexHolder(db, shared).get()) == 1
+    finally:
+        other.dispose()

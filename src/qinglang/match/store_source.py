@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import threading
 import time
@@ -18,6 +19,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from qinglang.debunks import registry
@@ -31,6 +33,7 @@ from qinglang.taxonomy import PUBLIC_DEBUNK_STATES
 
 log = structlog.get_logger("qinglang.match")
 VERSION_KEY = "claim_index_version"
+DATABASE_KEY = "database_id"  # a random identity of the database, written into every saved index's checkpoint
 CHECK_EVERY = 1.0  # seconds between checkpoint polls per process
 
 
@@ -50,6 +53,33 @@ def _published(session: Session, ids: list[int] | None = None) -> list[Debunk]:
 def _db_version(session: Session) -> int:
     row = session.get(Meta, VERSION_KEY)
     return int(row.value) if row else 0
+
+
+def _db_identity(session: Session) -> str | None:
+    row = session.get(Meta, DATABASE_KEY)
+    return row.value if row else None
+
+
+def database_identity(db: Database) -> str:
+    """The database's random identity, created on first use: a saved index carries it, so an index directory
+    left by another database (a test run, a restored backup, a new database on the same data directory) is
+    never taken for this one's, even when their checkpoint versions agree."""
+    with db.read() as s:
+        found = _db_identity(s)
+    if found is not None:
+        return found
+    try:
+        with db.write() as s:
+            found = _db_identity(s)
+            if found is None:
+                found = secrets.token_hex(16)
+                s.add(Meta(key=DATABASE_KEY, value=found))
+            return found
+    except IntegrityError:  # another process created it first (PostgreSQL: no single write lock)
+        with db.read() as s:
+            found = _db_identity(s)
+        assert found is not None
+        return found
 
 
 class ClaimIndexHolder:
@@ -77,8 +107,12 @@ class ClaimIndexHolder:
             return self.matcher
 
     def _refresh(self, current: int) -> None:
-        saved = self._saved_version()
-        if saved == current and saved >= 0:
+        saved, saved_db = self._saved_checkpoint()
+        with self.db.read() as s:
+            this_db = _db_identity(s)
+        # An index saved before checkpoints named their database is trusted as before, except at version 0 (nothing
+        # was ever applied to it, so rebuilding costs what building it did, and test runs left such empty ones).
+        if saved == current and saved >= 0 and (saved_db == this_db if saved_db is not None else saved > 0):
             try:
                 m = Matcher.load(self.index_dir / "current")
                 if not m.dates_saved:  # saved before debunks carried dates: take them from the store, once
@@ -127,18 +161,20 @@ class ClaimIndexHolder:
             self.version = v
             self._save(m, v)
 
-    def _saved_version(self) -> int:
+    def _saved_checkpoint(self) -> tuple[int, str | None]:
+        """The saved index's checkpoint version (-1 without a readable one) and the database it was built from."""
         try:
-            return int(json.loads((self.index_dir / "current" / "checkpoint.json").read_text())["version"])
-        except (OSError, ValueError, KeyError):
-            return -1
+            saved = json.loads((self.index_dir / "current" / "checkpoint.json").read_text())
+            return int(saved["version"]), saved.get("database")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return -1, None
 
     def _save(self, m: Matcher, version: int) -> None:
         """Write to a temp dir and rename, so readers never see a half-written index."""
         self.index_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.index_dir / f"tmp-{os.getpid()}-{version}"
         m.save(tmp)
-        (tmp / "checkpoint.json").write_text(json.dumps({"version": version}))
+        (tmp / "checkpoint.json").write_text(json.dumps({"version": version, "database": database_identity(self.db)}))
         final = self.index_dir / "current"
         old = self.index_dir / f"old-{os.getpid()}-{version}"
         if final.exists():
