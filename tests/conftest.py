@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from qinglang import accounts
+from qinglang.match.store_source import set_index_dir
 from qinglang.settings import Settings
 from qinglang.store.db import Database
 from qinglang.store.migrate import upgrade
@@ -44,7 +45,11 @@ def make_database(backend: str, tmp_path: Path) -> Database:
     else:
         url = f"sqlite:///{tmp_path / 'qinglang.db'}"
     upgrade(url)
-    return Database(url)
+    d = Database(url)
+    # The claim index of this database lives under the test's directory: the default (QINGLANG_DATA_DIR, else
+    # ./var) would leave an index in the checkout that a later `make run` on a new database would find.
+    set_index_dir(d, tmp_path / "index")
+    return d
 
 
 @pytest.fixture(params=_backends())
