@@ -38,6 +38,9 @@ def main() -> None:
     ap.add_argument("--fallback", action="store_true", help="use z-score fusion instead of the trained re-ranker")
     ap.add_argument("--splits", default="dev,devtest")
     ap.add_argument("--pair-k", default="", help="comma-separated shortlist sizes to compare on CT2022 (e.g. 30,20,15)")
+    ap.add_argument("--head-postings", default="",
+                    help="comma-separated lexical head sizes to compare on CT2022 Train, Dev and Dev-Test "
+                         "(0: every posting; see lexical.HEAD_POSTINGS)")
     ap.add_argument("--gaps", action="store_true",
                     help="print the days from each CT2022 tweet to its matching debunk's publication, then stop")
     ap.add_argument("--model", type=Path, help="re-ranker model file (default: the shipped one)")
@@ -66,6 +69,13 @@ def main() -> None:
             run(f"ct2022 dev [{label}, PAIR_K={k}]", m, d / "CT2022-Task2A-EN-Train-Dev_Queries.tsv",
                 d / "CT2022-Task2A-EN-Dev_QRELs.tsv")
         if args.pair_k:
+            return
+        for h in [int(x) for x in args.head_postings.split(",") if x.strip()]:
+            m.set_lexical_head(h)
+            for split, qf in (("train", "Train-Dev"), ("dev", "Train-Dev"), ("dev-test", "Dev-Test")):
+                run(f"ct2022 {split} [{label}, head {h}]", m, d / f"CT2022-Task2A-EN-{qf}_Queries.tsv",
+                    d / f"CT2022-Task2A-EN-{split.title()}_QRELs.tsv")
+        if args.head_postings:
             return
         if "dev" in splits:
             run(f"ct2022 dev [{label}]", m, d / "CT2022-Task2A-EN-Train-Dev_Queries.tsv",

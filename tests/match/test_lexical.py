@@ -79,3 +79,47 @@ def test_top_breaks_ties_by_key_whatever_the_row_order() -> None:
         lex = LexScores(keys[perm], scores[perm], {60: 2.0})
         assert lex.top(3) == [(10, 2.0), (20, 2.0), (30, 2.0)]
         assert lex.top(5) == [(10, 2.0), (20, 2.0), (30, 2.0), (60, 2.0), (40, 1.0)]
+
+
+def test_common_terms_cut_to_their_heads_still_give_exact_scores_and_the_best_rows(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from qinglang.match import lexical
+
+    monkeypatch.setattr(lexical, "RESCORE", 24)
+    rng = np.random.default_rng(11)
+    common = [f"c{i}" for i in range(6)]  # each in about half of the rows: cut to 32 postings below
+    docs = [[common[int(j)] for j in rng.integers(0, 6, size=3)] + [f"r{int(j)}" for j in rng.integers(0, 900, size=2)]
+            + ["pad"] * int(rng.integers(0, 6)) for _ in range(1500)]
+    keys = list(range(10, 10 + len(docs)))
+    idx = LexicalIndex(keys, docs)
+    idx.remove([keys[7]])
+    exact = LexicalIndex(keys, docs)
+    exact.remove([keys[7]])
+    exact.set_head(0)
+    idx.set_head(32)
+    bm25 = idx._main.bm25
+    assert bm25 is not None
+    queries = [["c0", "c1", "r5"], ["c2", "r17", "r17", "c3"], ["c4", "c5"], ["r300"], ["c0", docs[7][3]]]
+    every_key = keys + [99999]
+    batch = idx.scores_many(queries)
+    for q, lex in zip(queries, batch, strict=True):
+        full = exact.scores(q)
+        one = idx.scores(q)
+        cut = any(t in common for t in q)
+        assert (one.terms is not None) == cut and (lex.terms is not None) == cut, q
+        assert len(one.main_keys) <= (24 if cut else len(full.main_keys))
+        # every score handed out is the row's exact score, also for rows off the list and for removed rows (0)
+        want = full.lookup(every_key)
+        assert want[keys.index(keys[7])] == 0.0
+        np.testing.assert_allclose(one.lookup(every_key), want, rtol=1e-5)
+        np.testing.assert_allclose(lex.lookup(every_key), want, rtol=1e-5)
+        np.testing.assert_allclose(one.main_scores, full.lookup(one.main_keys.tolist()), rtol=1e-5)
+        assert keys[7] not in one.main_keys.tolist()
+        # the best rows: those that share a rare term come through its whole posting list
+        rare = {keys[i] for i, d in enumerate(docs) if i != 7 and set(d) & {t for t in q if t.startswith("r")}}
+        if rare:
+            top = dict(one.top(len(rare)))
+            assert set(top) == rare, q
+            assert [k for k, _ in one.top(len(rare))] == [k for k, _ in full.top(len(rare))], q
+        assert [k for k, _ in lex.top(10)] == [k for k, _ in one.top(10)], q
+    assert not idx._main._scratch().any()

@@ -22,13 +22,18 @@ import bm25s
 import numpy as np
 import scipy.sparse as sp
 
-from qinglang.arrays import sorted_distinct, sorted_lookup
+from qinglang.arrays import concat_ranges, salted, sorted_distinct, sorted_lookup
 from qinglang.text.normalize import normalize
 from qinglang.text.segment import tokens as _segment
 
 K1 = 1.2
 B = 0.75
 BATCH_POSTINGS = 4_000_000  # partial scores one batched BM25 product may hold (about 50 MB)
+# A query finds its best rows through at most this many postings per term, the term's highest-scoring ones (its
+# "head"); a query with a longer term then has the RESCORE rows that scored best through the heads scored again
+# exactly, and its top list is taken from them (see `_Main`). Only pools where a term is in more rows are affected.
+HEAD_POSTINGS = 1024
+RESCORE = 256
 
 _EN_STOP = frozenset(
     """a an the and or but if of to in on at by for with from as is are was were be been being am do does did
@@ -79,6 +84,10 @@ def _idf(df: float, n: float) -> float:
     return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
+Scored = tuple[np.ndarray, np.ndarray, "list[int] | None"]  # row positions, their scores, cut query's term ids
+_NONE: Scored = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), None)
+
+
 @dataclass(frozen=True)
 class LexScores:
     """BM25 scores of one query against the live rows that share a term with it (main segment as arrays, delta as
@@ -91,6 +100,8 @@ class LexScores:
     delta: dict[int, float]
     main: _Main | None = None
     main_pos: np.ndarray | None = None
+    terms: list[int] | None = None  # set when a term was cut to its head: rows off the list are scored on demand
+    alive: np.ndarray | None = None  # with ``terms``: the main segment's live rows (None: all)
 
     def top(self, k: int) -> list[tuple[int, float]]:
         """The ``k`` best rows, best first; ties by key (the same list whatever order the rows came in)."""
@@ -109,7 +120,14 @@ class LexScores:
     def lookup(self, keys: Sequence[int]) -> np.ndarray:
         out = np.zeros(len(keys), dtype=np.float32)
         karr = np.asarray(keys, dtype=np.int64)
-        if self.main is None:
+        if self.main is not None and self.terms is not None:
+            pos, hit = sorted_lookup(self.main.keys, karr)
+            pos = pos[hit]
+            if self.alive is not None:
+                live = self.alive[pos]
+                pos, hit[hit] = pos[live], live
+            out[hit] = self.main.exact([self.terms], [pos])[0]
+        elif self.main is None:
             pos, hit = sorted_lookup(self.main_keys, karr)
             out[hit] = self.main_scores[pos[hit]]
         elif self.main_pos is not None and len(self.main_pos):
@@ -126,7 +144,17 @@ class LexScores:
 
 
 class _Main:
-    """An immutable bm25s segment with its row keys (ascending) and document frequencies."""
+    """An immutable bm25s segment with its row keys (ascending) and document frequencies.
+
+    On a large pool a common term is in tens of thousands of rows, and summing every posting of every query term
+    was most of the cost of matching (1M synthetic rows: 158k postings per tweet, 114k median). So a query's best
+    rows are found through each term's head, its HEAD_POSTINGS highest-scoring postings (the rows where the term
+    weighs most); if a term of the query was cut, the RESCORE rows that scored best that way are scored again
+    exactly (over all their terms, through a row-major copy of the score matrix), and only they form its list.
+    Every score handed out is exact; what can differ from summing everything is which rows make the list: a row
+    that shares only common terms with the query, none of them among its heaviest, can be missed (the dense
+    retriever still finds it by meaning). A query none of whose terms was cut is scored as before.
+    """
 
     def __init__(self, keys: np.ndarray, token_lists: Sequence[list[str]]) -> None:
         order = np.argsort(keys, kind="stable")
@@ -138,6 +166,10 @@ class _Main:
         self.bm25: bm25s.BM25 | None = None
         self.df: dict[str, int] = {}
         self._term_matrix: sp.csr_matrix | None = None
+        self.head = HEAD_POSTINGS
+        self._head_matrix: sp.csr_matrix | None = None
+        self._cut: np.ndarray | None = None  # per term: its postings were cut to the head
+        self._row_matrix: sp.csr_matrix | None = None
         self._local = threading.local()
         if self.n:
             self.bm25 = bm25s.BM25(k1=K1, b=B)
@@ -146,26 +178,32 @@ class _Main:
             counts = np.diff(indptr)
             self.df = {tok: int(counts[i]) for tok, i in self.bm25.vocab_dict.items() if tok}
 
-    def scores(self, q: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(positions of the rows that contain a query term, ascending; their BM25 scores)."""
-        empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+    def scores(self, q: list[str]) -> Scored:
+        """(positions of the rows that contain a query term, ascending; their BM25 scores; the query's term ids if
+        one was cut to its head, else None: see the class)."""
         if self.bm25 is None:
-            return empty
+            return _NONE
         return self._scores_of(self.bm25.get_tokens_ids(q))
 
-    def _scores_of(self, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    def _scores_of(self, ids: list[int]) -> Scored:
         """`scores` of a query given as its terms' ids in the bm25s vocabulary."""
         assert self.bm25 is not None
         if not ids:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        sc = self.bm25.scores
-        indptr, indices, data = sc["indptr"], sc["indices"], sc["data"]
-        spans = [(int(indptr[i]), int(indptr[i + 1])) for i in ids]
-        total = sum(e - s for s, e in spans)
+            return _NONE
+        if self._is_cut(ids):
+            return self._rescored([ids], [self._summed(ids, self._heads())])[0]
+        terms = self._terms()
+        total = sum(int(terms.indptr[i + 1] - terms.indptr[i]) for i in ids)
         if total * 4 > self.n or self.bm25.nonoccurrence_array is not None:
             dense = np.asarray(self.bm25.get_scores_from_ids(ids), dtype=np.float32)
             pos = np.flatnonzero(dense)
-            return pos.astype(np.int64), dense[pos]
+            return pos.astype(np.int64), dense[pos], None
+        return (*self._summed(ids, terms), None)
+
+    def _summed(self, ids: list[int], mat: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """The query's postings in ``mat`` summed per row: (positions ascending, sums)."""
+        indptr, indices, data = mat.indptr, mat.indices, mat.data
+        spans = [(int(indptr[i]), int(indptr[i + 1])) for i in ids]
         # Only the posting lists of the query's terms, summed in a per-thread scratch array that is zeroed again
         # where touched: no sort of the postings by row and no array of the pool's size allocated per query.
         acc = self._scratch()
@@ -176,46 +214,114 @@ class _Main:
         acc[pos] = 0.0
         return pos, out
 
-    def scores_many(self, qs: Sequence[list[str]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    def scores_many(self, qs: Sequence[list[str]]) -> list[Scored]:
         """`scores` of many queries, each one's positions in no particular order: their postings summed by one
         sparse product per group of queries (the per-query loop over terms cost more than the additions on a
         small pool). A group's postings are bounded by BATCH_POSTINGS, so a batch of queries with common terms
         on a large pool never holds more than that many partial scores at once. Scores are the same sums (in
         another order: float32 may differ in the last bit)."""
-        empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
         if self.bm25 is None:
-            return [empty for _ in qs]
+            return [_NONE for _ in qs]
         ids = [self.bm25.get_tokens_ids(q) for q in qs]
         if self.bm25.nonoccurrence_array is not None:  # BM25 variants that score absent terms too
             return [self._scores_of(i) for i in ids]
-        postings = np.diff(self._terms().indptr)  # rows per term
+        heads = self._heads()  # every term's postings when none is cut
+        cut = [bool(i) and self._is_cut(i) for i in ids]
+        postings = np.diff(heads.indptr)  # rows per term
         sizes = [int(postings[i].sum()) for i in ids]
-        out: list[tuple[np.ndarray, np.ndarray]] = [empty] * len(qs)
+        out: list[Scored] = [_NONE] * len(qs)
         group: list[int] = []
         budget = 0
         for k in range(len(qs) + 1):
             if k == len(qs) or (group and budget + sizes[k] > BATCH_POSTINGS):
                 if len(group) == 1:  # one query: its own postings summed cost less than building two matrices
-                    out[group[0]] = self._scores_of(ids[group[0]])
+                    j = group[0]
+                    out[j] = (*self._summed(ids[j], heads), None) if cut[j] else self._scores_of(ids[j])
                 elif group:
-                    self._product(group, ids, out)
+                    self._product(group, ids, out, heads)
                 group, budget = [], 0
             if k < len(qs) and ids[k]:
                 group.append(k)
                 budget += sizes[k]
+        again = [k for k in range(len(qs)) if cut[k]]
+        for k, scored in zip(again, self._rescored([ids[k] for k in again], [out[k][:2] for k in again]),
+                             strict=True):
+            out[k] = scored
         return out
 
-    def _product(self, group: list[int], ids: list[list[int]], out: list[tuple[np.ndarray, np.ndarray]]) -> None:
-        terms = self._terms()
+    def _product(self, group: list[int], ids: list[list[int]], out: list[Scored], mat: sp.csr_matrix) -> None:
         lens = [len(ids[k]) for k in group]
         q = sp.csr_matrix((np.ones(sum(lens), dtype=np.float32),
                            (np.repeat(np.arange(len(group)), lens), np.fromiter(chain.from_iterable(
                                ids[k] for k in group), dtype=np.int64, count=sum(lens)))),
-                          shape=(len(group), terms.shape[0]))  # a term repeated in the query counts again
-        prod = (q @ terms).tocsr()  # each row's columns unique, in no particular order (see `LexScores`)
+                          shape=(len(group), mat.shape[0]))  # a term repeated in the query counts again
+        prod = (q @ mat).tocsr()  # each row's columns unique, in no particular order (see `LexScores`)
         for j, k in enumerate(group):
             lo, hi = prod.indptr[j], prod.indptr[j + 1]
-            out[k] = prod.indices[lo:hi].astype(np.int64), prod.data[lo:hi].astype(np.float32, copy=False)
+            out[k] = prod.indices[lo:hi].astype(np.int64), prod.data[lo:hi].astype(np.float32, copy=False), None
+
+    def _is_cut(self, ids: list[int]) -> bool:
+        self._heads()
+        assert self._cut is not None
+        return bool(self._cut[ids].any())
+
+    def _heads(self) -> sp.csr_matrix:
+        """The score matrix with each term's postings cut to its ``head`` (HEAD_POSTINGS) highest scores (ties: lower
+        row first), still ascending by row within a term; the score matrix itself when no term is that common."""
+        heads = self._head_matrix
+        if heads is None:
+            terms = self._terms()
+            post = np.diff(terms.indptr)
+            head = self.head
+            cut = post > head
+            heads = terms
+            if cut.any():
+                term_of = np.repeat(np.arange(len(post)), post)
+                order = np.lexsort((-terms.data, term_of))  # by term, best first within each
+                keep = np.sort(order[np.arange(len(order)) - terms.indptr[term_of] < head])
+                indptr = np.concatenate(([0], np.cumsum(np.minimum(post, head))))
+                heads = sp.csr_matrix((terms.data[keep], terms.indices[keep], indptr), shape=terms.shape)
+            self._cut = cut
+            self._head_matrix = heads
+        return heads
+
+    def _rescored(self, queries: list[list[int]], approx: list[tuple[np.ndarray, np.ndarray]]) -> list[Scored]:
+        """Each query's RESCORE best rows by its sums over the heads (ties: lower row first), scored exactly."""
+        if not queries:
+            return []
+        tops = []
+        for pos, sc in approx:
+            if len(sc) > RESCORE:
+                kth = sc[np.argpartition(-sc, RESCORE - 1)[RESCORE - 1]]
+                above = pos[sc > kth]
+                pos = np.concatenate([above, np.sort(pos[sc == kth])[: RESCORE - len(above)]])
+            tops.append(np.sort(pos))
+        return [(pos, sc, q) for pos, sc, q in zip(tops, self.exact(queries, tops), queries, strict=True)]
+
+    def exact(self, queries: Sequence[list[int]], rows: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """BM25 scores of the rows at positions ``rows[j]`` for query ``j`` (its terms' ids; a repeated term counts
+        again), from each row's own postings: a row-major copy of the score matrix, made on first use."""
+        if not len(rows):
+            return []
+        fwd = self._row_matrix
+        if fwd is None:
+            fwd = self._row_matrix = self._terms().tocsc()
+        lens = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+        flat = np.concatenate(rows).astype(np.int64)
+        starts = fwd.indptr[flat].astype(np.int64)
+        counts = fwd.indptr[flat + 1] - starts
+        at = concat_ranges(starts, counts)
+        posting_of = np.repeat(np.arange(len(flat)), counts)
+        query_of = np.repeat(np.arange(len(rows)), lens)[posting_of]
+        terms = [np.unique(np.asarray(q, dtype=np.int64), return_counts=True) for q in queries]
+        q_codes = salted(np.concatenate([t for t, _ in terms]),
+                         np.repeat(np.arange(len(terms)), [len(t) for t, _ in terms]))
+        q_times = np.concatenate([n for _, n in terms]).astype(np.float32)
+        order = np.argsort(q_codes)
+        where, hit = sorted_lookup(q_codes[order], salted(fwd.indices[at].astype(np.int64), query_of))
+        weight = np.where(hit, fwd.data[at] * q_times[order][where], 0.0)
+        sums = np.bincount(posting_of, weights=weight, minlength=len(flat)).astype(np.float32)
+        return np.split(sums, np.cumsum(lens)[:-1])
 
     def _terms(self) -> sp.csr_matrix:
         """The BM25 score matrix, a row per term (bm25s keeps it that way: its postings are the rows)."""
@@ -294,12 +400,13 @@ class LexicalIndex:
     def scores_many(self, qs: Sequence[list[str]]) -> list[LexScores]:
         """`scores` for each query, the main segment's computed together (`_Main.scores_many`; its rows in no
         particular order)."""
-        return [self._finish(q, pos, ms, ordered=False)
-                for q, (pos, ms) in zip(qs, self._main.scores_many(qs), strict=True)]
+        return [self._finish(q, pos, ms, cut, ordered=False)
+                for q, (pos, ms, cut) in zip(qs, self._main.scores_many(qs), strict=True)]
 
-    def _finish(self, q: list[str], pos: np.ndarray, ms: np.ndarray, *, ordered: bool = True) -> LexScores:
+    def _finish(self, q: list[str], pos: np.ndarray, ms: np.ndarray, cut: list[int] | None = None, *,
+                ordered: bool = True) -> LexScores:
         """The main segment's scores less the removed rows, with the delta segment's (``ordered``: ``pos``
-        ascending)."""
+        ascending; ``cut``: the query's term ids when its list came through the heads, see `_Main`)."""
         main, alive, delta = self._main, self._alive, self._delta
         if len(pos) and self._dead:
             live = alive[pos]
@@ -319,6 +426,8 @@ class LexicalIndex:
                     if f:
                         s += idf[t] * f * (K1 + 1) / (f + K1 * (1 - B + B * dl / avgdl))
                 ds[key] = s
+        if cut is not None:
+            return LexScores(main.keys[pos], ms, ds, main, terms=cut, alive=alive if self._dead else None)
         if ordered:
             return LexScores(main.keys[pos], ms, ds)
         return LexScores(main.keys[pos], ms, ds, main, pos)
@@ -359,6 +468,12 @@ class LexicalIndex:
         idx._idf_cache = {}
         idx._alive = np.ones(main.n, dtype=bool)
         return idx
+
+    def set_head(self, postings: int) -> None:
+        """Cut terms to this many postings from now on (0: never cut; see `_Main`). For comparisons."""
+        main = self._main
+        main.head = postings if postings > 0 else np.iinfo(np.int64).max
+        main._head_matrix = None
 
     def live_keys(self) -> np.ndarray:
         main_live = self._main.keys[self._alive]

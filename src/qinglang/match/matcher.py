@@ -313,6 +313,11 @@ class Matcher:
         (a date or ISO 8601 string), if known; see ``dates``."""
         return self.match_many([text], top_k=top_k, langs=[lang], dates=[date])[0]
 
+    def set_lexical_head(self, postings: int) -> None:
+        """Find lexical candidates through at most this many postings per term (`lexical.HEAD_POSTINGS`; 0: through
+        all of them), until the next compaction. For comparisons (`benchmarks/eval_match.py --head-postings`)."""
+        self._lex.set_head(postings)
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """The texts' query vectors (what ``match_many(..., vectors=)`` takes; lets callers embed ahead)."""
         return self.embedder.embed([embedding_text(t) for t in texts])
