@@ -537,7 +537,7 @@ class Matcher:
                 row = shown_rows[lo + j]
                 note = f"{row_kind[row]} matched; semantic similarity {sims_sel[lo + j]:.2f}"
                 if ok_list[lo + j]:
-                    shared = sorted(q_set & _view(row_text[row]).tok_set, key=lambda t: (-idf(t), t))[:4]
+                    shared = sorted(q_set & views.token_set(row), key=lambda t: (-idf(t), t))[:4]
                     if shared:
                         note += "; shared key terms: " + ", ".join(shared)
                 else:

@@ -136,6 +136,11 @@ class RowViews:
             self._put(keys[k : k + _SLICE], token_lists[k : k + _SLICE], norms[k : k + _SLICE])
         self.size = max(self.size, top + 1)
 
+    def token_set(self, key: int) -> frozenset[str]:
+        """The distinct match tokens of row ``key``."""
+        start, n, terms = int(self.toks.start[key]), int(self.toks.length[key]), self.terms
+        return frozenset(terms[i] for i in self.toks.data[start : start + n].tolist())
+
     def _put(self, keys: Sequence[int], token_lists: Sequence[Sequence[str]], norms: Sequence[str]) -> None:
         vocab, terms = self.vocab, self.terms
         tok_arrays, bi_arrays, gram_arrays = [], [], []
