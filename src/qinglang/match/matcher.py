@@ -16,7 +16,6 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -93,7 +92,11 @@ def _view(text: str) -> _View:
     return _View(toks, frozenset(toks), gram_codes(norm), frozenset(numbers(norm, normalized=True)))
 
 
-_FACTS = np.dtype([("title", "?"), ("lang", "i2"), ("dlen", "f4"), ("day", "f4")])
+# ``first``: the first row of the row's debunk while it is published (a debunk's rows have consecutive keys, so this
+# names the debunk), else -1; ``span``: how many rows the debunk has. Candidates are found and grouped through these
+# arrays: the Python objects of a large pool (row lists, tuples, strings) are not touched per candidate, which in a
+# forked scan worker cost a copy-on-write page fault each.
+_FACTS = np.dtype([("title", "?"), ("lang", "i2"), ("dlen", "f4"), ("day", "f4"), ("first", "i8"), ("span", "i4")])
 _EMPTY_VIEW = _View((), frozenset(), np.zeros(0, dtype=np.int64), frozenset())
 _DZ, _BZ = FEATURES.index("dense_z"), FEATURES.index("bm25_z")
 
@@ -223,7 +226,7 @@ class Matcher:
                     self._row_kind.append(kind)
                     self._row_text.append(text)
                     self._row_lang.append(lang if lang != "und" else d.lang)
-                    self._set_facts(key, kind, self._row_lang[key], d_len, day)
+                    self._set_facts(key, kind, self._row_lang[key], d_len, day, len(rows))
                     rk.append(key)
                     keys.append(key)
                     texts.append(text)
@@ -247,18 +250,29 @@ class Matcher:
                 self._lex.add(karr.tolist(), toks)
             self._views.put(karr.tolist(), toks, [normalize(t) for t in texts])
             self._docs.update(latest)  # published last: readers only now see the new debunks
+            self._publish_rows(self._doc_rows[i] for i in latest)
             if self._lex.delta_size > max(2000, len(self._lex) // 10):
                 self._compact_locked()
 
-    def _set_facts(self, key: int, kind: str, lang: str, d_len: int, day: float) -> None:
+    def _set_facts(self, key: int, kind: str, lang: str, d_len: int, day: float, span: int) -> None:
+        """A row's facts; its ``first`` stays -1 until its debunk is published (`_publish_rows`)."""
         facts = self._facts
         if key >= len(facts):
             grown = np.zeros(max(1024, 2 * len(facts), key + 1), dtype=_FACTS)
             grown["day"] = np.nan
+            grown["first"] = -1
             grown[: len(facts)] = facts
             self._facts = facts = grown
         code = self._lang_codes.setdefault(lang, len(self._lang_codes))
-        facts[key] = (kind == "title", code, d_len, day)
+        facts[key] = (kind == "title", code, d_len, day, -1, span)
+
+    def _publish_rows(self, doc_rows: Iterable[tuple[int, ...]]) -> None:
+        first = self._facts["first"]
+        for rows in doc_rows:
+            if rows:
+                if rows != tuple(range(rows[0], rows[0] + len(rows))):
+                    raise Invalid("a debunk's rows must have consecutive keys")
+                first[rows[0] : rows[0] + len(rows)] = rows[0]
 
     def set_published(self, published: dict[str, object]) -> None:
         """Set debunks' publication dates without re-indexing them (an index saved before dates were kept)."""
@@ -285,8 +299,7 @@ class Matcher:
             if self._docs.pop(i, None) is None:
                 continue
             rows = self._doc_rows.pop(i, ())
-            for k in rows:
-                self._row_doc[k] = None
+            self._facts["first"][list(rows)] = -1  # `_row_doc` still names the debunk of a withdrawn row
             keys.extend(rows)
         if keys:
             self._dense.remove(np.asarray(keys, dtype=np.int64))
@@ -381,47 +394,32 @@ class Matcher:
             self._background = self.embedder.embed(list(BACKGROUND_CLAIMS))
         return np.sort(self._background @ qvec.astype(np.float32))[::-1].astype(np.float32)
 
-    def _date_window(self, qvec: np.ndarray, qday: float) -> list[int]:
-        """Rows of the DATE_K live debunks most similar to the text among those published within DATE_WINDOW days."""
-        n_rows = len(self._row_doc)
-        day = self._facts["day"][:n_rows]
-        near = np.flatnonzero(np.abs(day - qday) <= DATE_WINDOW)
+    def _date_window(self, qvec: np.ndarray, qday: float, first: np.ndarray) -> np.ndarray:
+        """The DATE_K published debunks (as their first rows) most similar to the text among those published within
+        DATE_WINDOW days of it (``first``: `_FACTS` ``first`` of every row)."""
+        n_rows = min(len(self._row_doc), len(first))
+        near = np.flatnonzero((np.abs(self._facts["day"][:n_rows] - qday) <= DATE_WINDOW) & (first[:n_rows] >= 0))
         if not len(near):
-            return []
-        sims = self._dense.get(near) @ qvec
-        row_doc, docs = self._row_doc, self._docs
-        out: list[int] = []
-        seen: set[str] = set()
-        for i in np.argsort(-sims, kind="stable").tolist():
-            d = row_doc[int(near[i])]
-            if d is not None and d in docs and d not in seen:
-                seen.add(d)
-                out.append(int(near[i]))
-                if len(out) == DATE_K:
-                    break
-        return out
+            return near
+        owners = first[near[np.argsort(-(self._dense.get(near) @ qvec), kind="stable")]]
+        _, at = np.unique(owners, return_index=True)
+        return owners[np.sort(at)[:DATE_K]]
 
     def _gather(self, q_toks: list[str], lex: LexScores | None, qvec: np.ndarray, dkeys: np.ndarray, qday: float,
-                ) -> tuple[list[str], list[str], LexScores | None, list[tuple[int, float]], set[str]]:
-        """One text's candidate debunks (dense top, lexical top, date window), its tokens, lexical scores, lexical
-        top list and the debunks from its date window (``q_toks``, ``lex``: its tokens and BM25 scores)."""
-        row_doc, docs, doc_rows = self._row_doc, self._docs, self._doc_rows
-        order: dict[str, None] = {}
-        n_rows = len(row_doc)
-        for k in dkeys.tolist():
-            if 0 <= k < n_rows and (d := row_doc[k]) is not None and d in docs:
-                order[d] = None
+                first: np.ndarray,
+                ) -> tuple[np.ndarray, list[str], LexScores | None, list[tuple[int, float]], np.ndarray]:
+        """One text's candidate debunks as their first rows (dense top, lexical top, date window, in that order),
+        its tokens, lexical scores, lexical top list and the debunks from its date window (``q_toks``, ``lex``: its
+        tokens and BM25 scores; ``first``: `_FACTS` ``first`` of every row)."""
+        dk = np.asarray(dkeys, dtype=np.int64)
         lex_top = lex.top(LEX_K) if lex is not None else []
-        for k, _ in lex_top:
-            if (d := row_doc[k]) is not None and d in docs:
-                order[d] = None
-        window: set[str] = set()
-        if not math.isnan(qday):
-            for k in self._date_window(qvec, qday):
-                if (d := row_doc[k]) is not None:
-                    window.add(d)
-                    order[d] = None
-        return [d for d in order if d in doc_rows], q_toks, lex, lex_top, window
+        rows = np.concatenate([dk[(dk >= 0) & (dk < len(first))],
+                               np.fromiter((k for k, _ in lex_top), dtype=np.int64, count=len(lex_top))])
+        window = self._date_window(qvec, qday, first) if not math.isnan(qday) else np.zeros(0, dtype=np.int64)
+        owners = np.concatenate([first[rows], window])
+        owners = owners[owners >= 0]
+        _, at = np.unique(owners, return_index=True)
+        return owners[np.sort(at)], q_toks, lex, lex_top, window
 
     def _candidates(
         self, texts: list[str], qvecs: np.ndarray, dkeys: np.ndarray, dsims: np.ndarray, qlangs: list[str],
@@ -429,26 +427,26 @@ class Matcher:
     ) -> list[Candidates]:
         """Candidates and features of many texts, computed together: the candidates of all texts are one set of
         flat arrays (``cand_text``: the text of each), so the per-call cost of NumPy is paid once per batch."""
-        row_kind, row_text = self._row_kind, self._row_text
-        doc_rows = self._doc_rows
+        row_kind, row_text, row_doc = self._row_kind, self._row_text, self._row_doc
+        facts_all = self._facts  # one reference: an upsert may swap in a grown array meanwhile
         toks = [list(_cached_tokens(t)) if lexical else [] for t in texts]
         with_toks = [i for i, q in enumerate(toks) if q]
         lexes: list[LexScores | None] = [None] * len(texts)
         for i, lex in zip(with_toks, self._lex.scores_many([toks[i] for i in with_toks]), strict=True):
             lexes[i] = lex
-        gathered = [self._gather(toks[i], lexes[i], qvecs[i], dkeys[i], qdays[i]) for i in range(len(texts))]
+        first = facts_all["first"]
+        gathered = [self._gather(toks[i], lexes[i], qvecs[i], dkeys[i], qdays[i], first) for i in range(len(texts))]
         n_cands = np.fromiter((len(g[0]) for g in gathered), dtype=np.int64, count=len(texts))
-        ids = [d for g in gathered for d in g[0]]
-        if not ids:
+        owners = np.concatenate([g[0] for g in gathered])  # the candidate debunks, as their first rows
+        if not len(owners):
             return [Candidates([], np.zeros((0, len(FEATURES)), dtype=np.float32)) for _ in texts]
         cand_text = np.repeat(np.arange(len(texts)), n_cands)
         # Per-row scores, then per-debunk best rows, all vectorised (rows of one debunk are contiguous, and the
         # candidates of one text too).
-        rows_of = [doc_rows[d] for d in ids]
-        counts = np.fromiter(map(len, rows_of), dtype=np.int64, count=len(ids))
-        keys = np.fromiter(chain.from_iterable(rows_of), dtype=np.int64, count=int(counts.sum()))
+        counts = facts_all["span"][owners].astype(np.int64)
+        keys = concat_ranges(owners, counts)
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        grp = np.repeat(np.arange(len(ids)), counts)
+        grp = np.repeat(np.arange(len(owners)), counts)
         row_of_text = cand_text[grp]
         sims = self._dense.similarities(qvecs, keys, row_of_text)
         bm = np.zeros(len(keys), dtype=np.float32)
@@ -485,7 +483,7 @@ class Matcher:
             drefs.append(dref)
             bref = np.asarray([s for _, s in g[3]], dtype=np.float32)
             brefs.append(np.concatenate([bref, np.zeros(max(LEX_K - len(bref), 0), dtype=np.float32)]))
-        pair = np.zeros((len(ids), len(PAIR_IDX)), dtype=np.float32)
+        pair = np.zeros((len(owners), len(PAIR_IDX)), dtype=np.float32)
         # Days from the post to each candidate's publication (NaN where either date is unknown).
         gap = facts["day"][starts] - np.asarray(qdays, dtype=np.float64)[cand_text]
         x = build_matrix(
@@ -496,9 +494,8 @@ class Matcher:
         # Only a shortlist by the cheap evidence (and the date window's candidates) gets the pair features and
         # goes to the re-ranker; the rank and z-score features above were computed over all candidates, as in
         # training.
-        windows = [g[4] for g in gathered]
-        keep = np.fromiter((d in windows[t] for d, t in zip(ids, cand_text.tolist(), strict=True)), dtype=bool,
-                           count=len(ids)) if any(windows) else None
+        keep = (np.concatenate([np.isin(g[0], g[4]) for g in gathered])
+                if any(len(g[4]) for g in gathered) else None)
         sel_arr = _shortlist(x, cand_text, PAIR_K, keep)
         views, lex_index, table = self._views, self._lex, self._idf
         idf = lex_index.idf
@@ -529,7 +526,6 @@ class Matcher:
         x[np.ix_(ok, PAIR_IDX)] = pair[sel_arr][ok]
         shown_rows, ok_list = shown.tolist(), ok.tolist()
         sims_sel, gaps_sel = dense_best[sel_arr].tolist(), gap[sel_arr].tolist()
-        sel_list = sel_arr.tolist()
         bounds = np.searchsorted(cand_text[sel_arr], np.arange(len(texts) + 1)).tolist()
 
         def explainer(q_set: frozenset[str], lo: int) -> Callable[[int], tuple[str, str]]:
@@ -551,7 +547,8 @@ class Matcher:
 
             return explain
 
-        return [Candidates([ids[k] for k in sel_list[bounds[i] : bounds[i + 1]]], x[bounds[i] : bounds[i + 1]],
+        sel_ids = [row_doc[k] for k in owners[sel_arr].tolist()]  # a withdrawn row keeps its debunk's id
+        return [Candidates(sel_ids[bounds[i] : bounds[i + 1]], x[bounds[i] : bounds[i + 1]],
                            explainer(qvs[i].tok_set, bounds[i]))
                 for i in range(len(texts))]
 
@@ -605,9 +602,10 @@ class Matcher:
                 day = day_number(doc.published)
                 for k, kind, lang, text in rec["rows"]:
                     m._row_doc[k], m._row_kind[k], m._row_lang[k], m._row_text[k] = doc.id, kind, lang, text
-                    m._set_facts(k, kind, lang, d_len, day)
+                    m._set_facts(k, kind, lang, d_len, day, len(rec["rows"]))
                     keys.append(k)
                 m._doc_rows[doc.id] = tuple(keys)
+        m._publish_rows(m._doc_rows.values())
         m._dense = (UsearchIndex.load(path / "dense.usearch") if meta["dense"] == "usearch"
                     else NumpyIndex.load(path / "dense.npz"))
         m._lex = LexicalIndex.load(path / "lexical")
