@@ -122,4 +122,11 @@ def test_common_terms_cut_to_their_heads_still_give_exact_scores_and_the_best_ro
             assert set(top) == rare, q
             assert [k for k, _ in one.top(len(rare))] == [k for k, _ in full.top(len(rare))], q
         assert [k for k, _ in lex.top(10)] == [k for k, _ in one.top(10)], q
+    # the lookups of a whole batch at once (cut lists scored together) are each text's own
+    keys_of = [np.asarray(every_key[j::3], dtype=np.int64) for j in range(len(queries))]
+    bounds = np.concatenate(([0], np.cumsum([len(k) for k in keys_of]))).tolist()
+    together = lexical.lookup_many([*batch[:-1], None], np.concatenate(keys_of), bounds)
+    for j, lex in enumerate(batch):
+        want = lex.lookup(keys_of[j].tolist()) if j < len(batch) - 1 else np.zeros(len(keys_of[j]))
+        np.testing.assert_allclose(together[bounds[j] : bounds[j + 1]], want, rtol=1e-6)
     assert not idx._main._scratch().any()

@@ -118,29 +118,62 @@ class LexScores:
         return out[:k]
 
     def lookup(self, keys: Sequence[int]) -> np.ndarray:
+        """The scores of these rows (0 for a row that shares no term with the query, or is removed)."""
+        return lookup_many([self], np.asarray(keys, dtype=np.int64), [0, len(keys)])
+
+    def _exact_rows(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For a list cut to the heads: the main segment's live positions of ``keys``, and which of ``keys`` they
+        are."""
+        assert self.main is not None
+        pos, hit = sorted_lookup(self.main.keys, keys)
+        pos = pos[hit]
+        if self.alive is not None:
+            live = self.alive[pos]
+            pos, hit[hit] = pos[live], live
+        return pos, hit
+
+    def _main_lookup(self, keys: np.ndarray) -> np.ndarray:
         out = np.zeros(len(keys), dtype=np.float32)
-        karr = np.asarray(keys, dtype=np.int64)
-        if self.main is not None and self.terms is not None:
-            pos, hit = sorted_lookup(self.main.keys, karr)
-            pos = pos[hit]
-            if self.alive is not None:
-                live = self.alive[pos]
-                pos, hit[hit] = pos[live], live
-            out[hit] = self.main.exact([self.terms], [pos])[0]
-        elif self.main is None:
-            pos, hit = sorted_lookup(self.main_keys, karr)
+        if self.main is None:
+            pos, hit = sorted_lookup(self.main_keys, keys)
             out[hit] = self.main_scores[pos[hit]]
         elif self.main_pos is not None and len(self.main_pos):
-            pos, hit = sorted_lookup(self.main.keys, karr)
+            pos, hit = sorted_lookup(self.main.keys, keys)
             acc = self.main._scratch()
             acc[self.main_pos] = self.main_scores
             out[hit] = acc[pos[hit]]
             acc[self.main_pos] = 0.0
-        if self.delta:
-            for i, key in enumerate(keys):
-                if key in self.delta:
-                    out[i] = self.delta[key]
         return out
+
+
+def lookup_many(lexes: Sequence[LexScores | None], keys: np.ndarray, bounds: Sequence[int]) -> np.ndarray:
+    """`LexScores.lookup` of ``keys[bounds[i]:bounds[i + 1]]`` in ``lexes[i]`` for every i (0 where it is None):
+    the exact scores that lists cut to the heads need are computed together, in one `_Main.exact` call per
+    segment."""
+    out = np.zeros(len(keys), dtype=np.float32)
+    cut: dict[int, list[int]] = {}  # main segment (by id) -> texts whose lists were cut
+    for i, lex in enumerate(lexes):
+        lo, hi = bounds[i], bounds[i + 1]
+        if lex is None or hi == lo:
+            continue
+        if lex.main is not None and lex.terms is not None:
+            cut.setdefault(id(lex.main), []).append(i)
+        else:
+            out[lo:hi] = lex._main_lookup(keys[lo:hi])
+    for texts in cut.values():
+        found = [lexes[i]._exact_rows(keys[bounds[i] : bounds[i + 1]]) for i in texts]  # type: ignore[union-attr]
+        main = lexes[texts[0]].main  # type: ignore[union-attr]
+        assert main is not None
+        scores = main.exact([lexes[i].terms for i in texts], [pos for pos, _ in found])  # type: ignore[misc,union-attr]
+        for i, (_, hit), sc in zip(texts, found, scores, strict=True):
+            out[bounds[i] : bounds[i + 1]][hit] = sc
+    for i, lex in enumerate(lexes):
+        if lex is not None and lex.delta:
+            delta = lex.delta
+            for j, key in enumerate(keys[bounds[i] : bounds[i + 1]].tolist(), start=bounds[i]):
+                if key in delta:
+                    out[j] = delta[key]
+    return out
 
 
 class _Main:

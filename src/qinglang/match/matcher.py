@@ -26,7 +26,7 @@ from qinglang.match.dates import day_number, parse_date
 from qinglang.match.embedder import Embedder, get_embedder
 from qinglang.match.features import FEATURES, PAIR_IDX, build_matrix, numbers
 from qinglang.match.index import EXACT_LIMIT, ClaimIndex, NumpyIndex, UsearchIndex, make_index
-from qinglang.match.lexical import LexicalIndex, LexScores, match_tokens, split_tags
+from qinglang.match.lexical import LexicalIndex, LexScores, lookup_many, match_tokens, split_tags
 from qinglang.match.reranker import Scorer, default_scorer
 from qinglang.match.rowviews import IdfTable, RowViews, gram_codes
 from qinglang.match.types import ClaimDoc, MatchHit
@@ -449,11 +449,8 @@ class Matcher:
         grp = np.repeat(np.arange(len(owners)), counts)
         row_of_text = cand_text[grp]
         sims = self._dense.similarities(qvecs, keys, row_of_text)
-        bm = np.zeros(len(keys), dtype=np.float32)
-        text_rows = np.concatenate(([0], np.cumsum(np.bincount(row_of_text, minlength=len(texts)))))
-        for i, (_, _, lex, _, _) in enumerate(gathered):
-            if lex is not None and text_rows[i + 1] > text_rows[i]:
-                bm[text_rows[i] : text_rows[i + 1]] = lex.lookup(keys[text_rows[i] : text_rows[i + 1]].tolist())
+        text_rows = np.concatenate(([0], np.cumsum(np.bincount(row_of_text, minlength=len(texts))))).tolist()
+        bm = lookup_many([g[2] for g in gathered], keys, text_rows)
         facts = self._facts[keys]
         title = facts["title"]
         # Same script as the text: its language (or an undetermined one); every row if the text's is undetermined;
