@@ -6,8 +6,9 @@ Synthetic pools are generated from the real CT2022 claims: beyond the 14,231 ori
 recombination of a real claim with words from another, and its vector is the real claim's embedding
 mixed with the other's plus noise (so the 1M case needs no 1M-text embedding run). Queries and posts
 are the real CT2022 tweets. Each size runs in its own process so resident memory is that size's alone.
-The last two columns: CT2022 Dev-Test (undated) against the pool, lexical candidates through the terms' heads
-(the default, `lexical.HEAD_POSTINGS`) and through every posting.
+"scan CPU" and "faults" are the two scan workers' user and system CPU time and minor page faults (copy-on-write,
+mostly: they are forked from this process) per post. The last two columns: CT2022 Dev-Test (undated) against the
+pool, lexical candidates through the terms' heads (the default, `lexical.HEAD_POSTINGS`) and through every posting.
 "scan" is `scan_file(..., workers=2)`, what `qinglang scan` does by default, against the raw model in one
 process (one thread, its fastest setting) on the same posts; the 1-process scan is shown beside it, and the
 raw model in two processes at the first size.
@@ -188,9 +189,14 @@ def one_size(args: argparse.Namespace) -> dict:
         write_posts(pf, posts)
         rep = repeat_stream(posts)
         write_posts(rf, rep)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         scan_file(m, pf, Path(tmp) / "o1.jsonl", workers=2)  # the CLI's default
         res["scan"] = len(posts) / (time.perf_counter() - t)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the two workers, once they have exited
+        res["scan_faults"] = (after.ru_minflt - before.ru_minflt) / len(posts)
+        res["scan_cpu_ms"] = [1000 * (after.ru_utime - before.ru_utime) / len(posts),
+                              1000 * (after.ru_stime - before.ru_stime) / len(posts)]
         t = time.perf_counter()
         emb.embed([embedding_text(p) for p in rep])
         res["raw_rep_1p"] = len(rep) / (time.perf_counter() - t)
@@ -272,7 +278,7 @@ def main() -> None:
     table = Table(title="claim matcher benchmark (2 cores)")
     for c in ("debunks", "index", "build s", "publish 1 ms", "p50 ms", "p99 ms", "match-only ms", "RSS MiB",
               "peak MiB", "scan/s", "raw embed/s", "scan÷raw", "repeat scan/s", "rep÷raw", "1-process scan/s",
-              "MAP@5 heads/all", "R@10 heads/all"):
+              "scan CPU ms/post user/sys", "faults/post", "MAP@5 heads/all", "R@10 heads/all"):
         table.add_column(c, justify="right")
     for r in rows:
         table.add_row(
@@ -281,10 +287,11 @@ def main() -> None:
             f"{r['p99_ms']:.1f}", f"{r['cand_ms']:.1f}", f"{r['rss_mib']:.0f}", f"{r['peak_mib']:.0f}",
             f"{r['scan']:.0f}", f"{r['raw_1p']:.0f}", f"{r['scan'] / r['raw_1p']:.2f}",
             f"{r['scan_rep']:.0f}", f"{r['scan_rep'] / r['raw_rep_1p']:.2f}", f"{r['scan_1p']:.0f}",
+            "{:.2f}/{:.2f}".format(*r["scan_cpu_ms"]), f"{r['scan_faults']:.0f}",
             "{:.4f}/{:.4f}".format(r["quality"]["heads"][0], r["quality"]["all"][0]),
             "{:.4f}/{:.4f}".format(r["quality"]["heads"][1], r["quality"]["all"][1]),
         )
-    Console(width=220).print(table)
+    Console(width=300).print(table)
     print(f"load average at the end (other processes share these 2 cores): {os.getloadavg()}")
     if "raw_2p" in rows[0]:
         r = rows[0]
