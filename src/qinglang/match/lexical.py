@@ -210,6 +210,16 @@ class _Main:
             indptr = np.asarray(self.bm25.scores["indptr"])
             counts = np.diff(indptr)
             self.df = {tok: int(counts[i]) for tok, i in self.bm25.vocab_dict.items() if tok}
+            self.prepare()
+
+    def prepare(self) -> None:
+        """Build the heads, and the row-major scores when a term is cut, now rather than on the first query (which
+        would pay seconds at 1M rows, in each forked worker that had not inherited them)."""
+        if self.bm25 is not None:
+            self._heads()
+            assert self._cut is not None
+            if self._cut.any():
+                self._rows()
 
     def scores(self, q: list[str]) -> Scored:
         """(positions of the rows that contain a query term, ascending; their BM25 scores; the query's term ids if
@@ -223,7 +233,7 @@ class _Main:
         assert self.bm25 is not None
         if not ids:
             return _NONE
-        if self._is_cut(ids):
+        if self.bm25.nonoccurrence_array is None and self._is_cut(ids):
             return self._rescored([ids], [self._summed(ids, self._heads())])[0]
         terms = self._terms()
         total = sum(int(terms.indptr[i + 1] - terms.indptr[i]) for i in ids)
@@ -318,6 +328,13 @@ class _Main:
             self._head_matrix = heads
         return heads
 
+    def _rows(self) -> sp.csc_matrix:
+        """The score matrix column-major: each row's postings together (for `exact`)."""
+        fwd = self._row_matrix
+        if fwd is None:
+            fwd = self._row_matrix = self._terms().tocsc()
+        return fwd
+
     def _rescored(self, queries: list[list[int]], approx: list[tuple[np.ndarray, np.ndarray]]) -> list[Scored]:
         """Each query's RESCORE best rows by its sums over the heads (ties: lower row first), scored exactly."""
         if not queries:
@@ -336,9 +353,7 @@ class _Main:
         again), from each row's own postings: a row-major copy of the score matrix, made on first use."""
         if not len(rows):
             return []
-        fwd = self._row_matrix
-        if fwd is None:
-            fwd = self._row_matrix = self._terms().tocsc()
+        fwd = self._rows()
         lens = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
         flat = np.concatenate(rows).astype(np.int64)
         starts = fwd.indptr[flat].astype(np.int64)
@@ -497,6 +512,7 @@ class LexicalIndex:
             main.bm25 = bm25s.BM25.load(str(path / "bm25"), load_corpus=False)
             counts = np.diff(np.asarray(main.bm25.scores["indptr"]))
             main.df = {tok: int(counts[i]) for tok, i in main.bm25.vocab_dict.items() if tok}
+            main.prepare()
         idx._main = main
         idx._idf_cache = {}
         idx._alive = np.ones(main.n, dtype=bool)
@@ -507,6 +523,7 @@ class LexicalIndex:
         main = self._main
         main.head = postings if postings > 0 else np.iinfo(np.int64).max
         main._head_matrix = None
+        main.prepare()
 
     def live_keys(self) -> np.ndarray:
         main_live = self._main.keys[self._alive]
