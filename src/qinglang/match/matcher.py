@@ -214,12 +214,16 @@ class Matcher:
             start = len(self._row_doc)
             keys: list[int] = []
             texts: list[str] = []
+            # Rows are tokenised without the query cache: a large pool would fill it, and every later query would
+            # then evict a row's entry (in a forked scan worker, a copy-on-write fault per object it releases).
+            toks: list[list[str]] = []
             for d in latest.values():
                 rows = _rows_of(d)
-                d_len = len(_cached_tokens(d.claim))
+                row_toks = [match_tokens(text) for _, text in rows]
+                d_len = len(row_toks[0])  # the main claim is the first row
                 day = day_number(d.published, field="published")
                 rk = []
-                for kind, text in rows:
+                for (kind, text), row_tok in zip(rows, row_toks, strict=True):
                     key = len(self._row_doc)
                     lang = detect_lang(text)
                     self._row_doc.append(d.id)
@@ -230,6 +234,7 @@ class Matcher:
                     rk.append(key)
                     keys.append(key)
                     texts.append(text)
+                    toks.append(row_tok)
                 self._doc_rows[d.id] = tuple(rk)
             if vectors is None:
                 vecs = self.embedder.embed([embedding_text(t) for t in texts])
@@ -238,7 +243,6 @@ class Matcher:
                 if vecs.shape != (len(texts), self._dense.dim):
                     raise Invalid(f"expected vectors of shape {(len(texts), self._dense.dim)}, got {vecs.shape}")
             karr = np.arange(start, start + len(keys), dtype=np.int64)
-            toks = [list(_cached_tokens(t)) for t in texts]
             if len(self._lex) == 0 and len(self._dense) == 0:
                 # Bulk build: one fresh index of the right kind, one BM25 main segment.
                 dense = make_index(len(keys), self._dense.dim)
@@ -313,7 +317,7 @@ class Matcher:
     def _compact_locked(self) -> None:
         keys = [k for ks in self._doc_rows.values() for k in ks]
         keys.sort()
-        self._lex = LexicalIndex(keys, [list(_cached_tokens(self._row_text[k])) for k in keys])
+        self._lex = LexicalIndex(keys, [match_tokens(self._row_text[k]) for k in keys])
         if isinstance(self._dense, NumpyIndex) and len(self._dense) > EXACT_LIMIT:
             karr = self._dense.keys()
             dense = UsearchIndex(self._dense.dim)
@@ -595,7 +599,7 @@ class Matcher:
                                parse_date(rec.get("published")))
                 m._docs[doc.id] = doc
                 keys = []
-                d_len = rec["dlen"] if "dlen" in rec else len(_cached_tokens(doc.claim))
+                d_len = rec["dlen"] if "dlen" in rec else len(match_tokens(doc.claim))
                 day = day_number(doc.published)
                 for k, kind, lang, text in rec["rows"]:
                     m._row_doc[k], m._row_kind[k], m._row_lang[k], m._row_text[k] = doc.id, kind, lang, text
@@ -610,6 +614,6 @@ class Matcher:
             m._views = RowViews.load(path / "views.npz")
         else:  # saved before row views existed: encode the rows now
             live = [k for ks in m._doc_rows.values() for k in ks]
-            m._views.put(live, [list(_cached_tokens(m._row_text[k])) for k in live],
+            m._views.put(live, [match_tokens(m._row_text[k]) for k in live],
                          [normalize(m._row_text[k]) for k in live])
         return m
