@@ -417,8 +417,8 @@ class Matcher:
         tokens and BM25 scores; ``first``: `_FACTS` ``first`` of every row)."""
         dk = np.asarray(dkeys, dtype=np.int64)
         lex_top = lex.top(LEX_K) if lex is not None else []
-        rows = np.concatenate([dk[(dk >= 0) & (dk < len(first))],
-                               np.fromiter((k for k, _ in lex_top), dtype=np.int64, count=len(lex_top))])
+        rows = np.concatenate([dk, np.fromiter((k for k, _ in lex_top), dtype=np.int64, count=len(lex_top))])
+        rows = rows[(rows >= 0) & (rows < len(first))]  # rows added since ``first`` was read are not candidates yet
         window = self._date_window(qvec, qday, first) if not math.isnan(qday) else np.zeros(0, dtype=np.int64)
         owners = np.concatenate([first[rows], window])
         owners = owners[owners >= 0]
