@@ -86,6 +86,7 @@ def test_common_terms_cut_to_their_heads_still_give_exact_scores_and_the_best_ro
     from qinglang.match import lexical
 
     monkeypatch.setattr(lexical, "RESCORE", 24)
+    monkeypatch.setattr(lexical, "HEAD_MIN_POSTINGS", 0)  # every query with a cut term goes through the heads
     rng = np.random.default_rng(11)
     common = [f"c{i}" for i in range(6)]  # each in about half of the rows: cut to 32 postings below
     docs = [[common[int(j)] for j in rng.integers(0, 6, size=3)] + [f"r{int(j)}" for j in rng.integers(0, 900, size=2)]
@@ -130,3 +131,8 @@ def test_common_terms_cut_to_their_heads_still_give_exact_scores_and_the_best_ro
         want = lex.lookup(keys_of[j].tolist()) if j < len(batch) - 1 else np.zeros(len(keys_of[j]))
         np.testing.assert_allclose(together[bounds[j] : bounds[j + 1]], want, rtol=1e-6)
     assert not idx._main._scratch().any()
+    # a query with few postings in all is summed whole even when one of its terms was cut
+    monkeypatch.setattr(lexical, "HEAD_MIN_POSTINGS", 10_000)
+    assert idx.scores(["c0", "r5"]).terms is None
+    np.testing.assert_allclose(idx.scores(["c0", "r5"]).lookup(every_key), exact.scores(["c0", "r5"]).lookup(every_key),
+                               rtol=1e-5)

@@ -34,6 +34,7 @@ BATCH_POSTINGS = 4_000_000  # partial scores one batched BM25 product may hold (
 # exactly, and its top list is taken from them (see `_Main`). Only pools where a term is in more rows are affected.
 HEAD_POSTINGS = 1024
 RESCORE = 256
+HEAD_MIN_POSTINGS = 32_768
 
 _EN_STOP = frozenset(
     """a an the and or but if of to in on at by for with from as is are was were be been being am do does did
@@ -304,9 +305,15 @@ class _Main:
             out[k] = prod.indices[lo:hi].astype(np.int64), prod.data[lo:hi].astype(np.float32, copy=False), None
 
     def _is_cut(self, ids: list[int]) -> bool:
+        """Whether the query goes through the heads: one of its terms was cut, and its terms' postings number more
+        than HEAD_MIN_POSTINGS in all (below that, summing them all costs less than scoring RESCORE rows again)."""
         self._heads()
-        assert self._cut is not None
-        return bool(self._cut[ids].any())
+        cut, terms = self._cut, self._terms()
+        assert cut is not None
+        if not cut[ids].any():
+            return False
+        indptr = terms.indptr
+        return int((indptr[np.asarray(ids) + 1] - indptr[ids]).sum()) > HEAD_MIN_POSTINGS
 
     def _heads(self) -> sp.csr_matrix:
         """The score matrix with each term's postings cut to its ``head`` (HEAD_POSTINGS) highest scores (ties: lower
