@@ -236,13 +236,16 @@ class _Main:
             return _NONE
         if self.bm25.nonoccurrence_array is None and self._is_cut(ids):
             return self._rescored([ids], [self._summed(ids, self._heads())])[0]
-        terms = self._terms()
-        total = sum(int(terms.indptr[i + 1] - terms.indptr[i]) for i in ids)
-        if total * 4 > self.n or self.bm25.nonoccurrence_array is not None:
+        if self._postings(ids) * 4 > self.n or self.bm25.nonoccurrence_array is not None:
             dense = np.asarray(self.bm25.get_scores_from_ids(ids), dtype=np.float32)
             pos = np.flatnonzero(dense)
             return pos.astype(np.int64), dense[pos], None
-        return (*self._summed(ids, terms), None)
+        return (*self._summed(ids, self._terms()), None)
+
+    def _postings(self, ids: list[int]) -> int:
+        """How many postings the terms ``ids`` have in all (a repeated term counts again)."""
+        indptr = self._terms().indptr
+        return int((indptr[np.asarray(ids) + 1] - indptr[ids]).sum())
 
     def _summed(self, ids: list[int], mat: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
         """The query's postings in ``mat`` summed per row: (positions ascending, sums)."""
@@ -308,12 +311,8 @@ class _Main:
         """Whether the query goes through the heads: one of its terms was cut, and its terms' postings number more
         than HEAD_MIN_POSTINGS in all (below that, summing them all costs less than scoring RESCORE rows again)."""
         self._heads()
-        cut, terms = self._cut, self._terms()
-        assert cut is not None
-        if not cut[ids].any():
-            return False
-        indptr = terms.indptr
-        return int((indptr[np.asarray(ids) + 1] - indptr[ids]).sum()) > HEAD_MIN_POSTINGS
+        assert self._cut is not None
+        return bool(self._cut[ids].any()) and self._postings(ids) > HEAD_MIN_POSTINGS
 
     def _heads(self) -> sp.csr_matrix:
         """The score matrix with each term's postings cut to its ``head`` (HEAD_POSTINGS) highest scores (ties: lower
