@@ -133,6 +133,7 @@ def test_common_terms_cut_to_their_heads_still_give_exact_scores_and_the_best_ro
     assert not idx._main._scratch().any()
     # a query with few postings in all is summed whole even when one of its terms was cut
     monkeypatch.setattr(lexical, "HEAD_MIN_POSTINGS", 10_000)
-    assert idx.scores(["c0", "r5"]).terms is None
-    np.testing.assert_allclose(idx.scores(["c0", "r5"]).lookup(every_key), exact.scores(["c0", "r5"]).lookup(every_key),
-                               rtol=1e-5)
+    small = [["c0", "r5"], ["r17", "c2"], ["c0", "r5"]]
+    for q, lex in zip([small[0], *small], [idx.scores(small[0]), *idx.scores_many(small)], strict=True):
+        assert lex.terms is None  # alone, and in a batch (one product over every posting, not the heads)
+        np.testing.assert_allclose(lex.lookup(every_key), exact.scores(q).lookup(every_key), rtol=1e-5)

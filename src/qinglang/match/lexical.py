@@ -272,24 +272,27 @@ class _Main:
         ids = [self.bm25.get_tokens_ids(q) for q in qs]
         if self.bm25.nonoccurrence_array is not None:  # BM25 variants that score absent terms too
             return [self._scores_of(i) for i in ids]
-        heads = self._heads()  # every term's postings when none is cut
         cut = [bool(i) and self._is_cut(i) for i in ids]
-        postings = np.diff(heads.indptr)  # rows per term
-        sizes = [int(postings[i].sum()) for i in ids]
         out: list[Scored] = [_NONE] * len(qs)
-        group: list[int] = []
-        budget = 0
-        for k in range(len(qs) + 1):
-            if k == len(qs) or (group and budget + sizes[k] > BATCH_POSTINGS):
-                if len(group) == 1:  # one query: its own postings summed cost less than building two matrices
-                    j = group[0]
-                    out[j] = (*self._summed(ids[j], heads), None) if cut[j] else self._scores_of(ids[j])
-                elif group:
-                    self._product(group, ids, out, heads)
-                group, budget = [], 0
-            if k < len(qs) and ids[k]:
-                group.append(k)
-                budget += sizes[k]
+        # The queries that go through the heads are summed over them, the others over every posting (a query with a
+        # cut term but few postings in all must not get the heads' partial sums).
+        for through_heads, mat in ((False, self._terms()), (True, self._heads())):
+            postings = np.diff(mat.indptr)  # rows per term
+            group: list[int] = []
+            budget = 0
+            todo = [k for k in range(len(qs)) if ids[k] and cut[k] == through_heads]
+            for k in [*todo, None]:
+                size = int(postings[ids[k]].sum()) if k is not None else 0
+                if k is None or (group and budget + size > BATCH_POSTINGS):
+                    if len(group) == 1:  # one query: its own postings summed cost less than building two matrices
+                        j = group[0]
+                        out[j] = (*self._summed(ids[j], mat), None) if through_heads else self._scores_of(ids[j])
+                    elif group:
+                        self._product(group, ids, out, mat)
+                    group, budget = [], 0
+                if k is not None:
+                    group.append(k)
+                    budget += size
         again = [k for k in range(len(qs)) if cut[k]]
         for k, scored in zip(again, self._rescored([ids[k] for k in again], [out[k][:2] for k in again]),
                              strict=True):
