@@ -104,3 +104,18 @@ def test_input_is_validated(index: ClaimIndex) -> None:
 def test_make_index_picks_exact_below_limit() -> None:
     assert isinstance(make_index(1000), NumpyIndex)
     assert isinstance(make_index(200_000), UsearchIndex)
+
+
+def test_hnsw_settings_survive_save_and_load(tmp_path: Path) -> None:
+    # The usearch file keeps the graph, not the search expansion: a restored index used usearch's default (64).
+    from qinglang.match.index import EXPANSION_SEARCH
+
+    idx = UsearchIndex(DIM)
+    idx.add(np.arange(50), _vecs(50))
+    assert idx.expansion == EXPANSION_SEARCH
+    idx.save(tmp_path / "idx.usearch")
+    assert UsearchIndex.load(tmp_path / "idx.usearch").expansion == EXPANSION_SEARCH
+    idx.set_expansion(24)
+    assert idx.expansion == 24
+    with pytest.raises(Invalid):
+        idx.set_expansion(0)

@@ -8,6 +8,7 @@ Never embeds text and never reads the store: vectors in, keys and similarities o
 
 from __future__ import annotations
 
+import os
 import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -18,6 +19,9 @@ import numpy as np
 from qinglang.errors import Invalid
 
 EXACT_LIMIT = 50_000  # above this many vectors the HNSW index is faster than a full scan
+CONNECTIVITY = 16
+EXPANSION_ADD = 64  # 128 built 4x slower at 1M for +3 points of recall@1 on synthetic vectors
+EXPANSION_SEARCH = 96
 
 
 class ClaimIndex(ABC):
@@ -246,15 +250,28 @@ class UsearchIndex(ClaimIndex):
     A lock serialises writers against readers; single inserts take microseconds, so reads barely wait.
     """
 
-    def __init__(self, dim: int = 512, *, connectivity: int = 16, expansion_search: int = 96) -> None:
+    def __init__(self, dim: int = 512, *, connectivity: int = CONNECTIVITY,
+                 expansion_search: int = EXPANSION_SEARCH) -> None:
         from usearch.index import Index
 
         super().__init__(dim)
         self._index = Index(
-            ndim=dim, metric="cos", dtype="i8", connectivity=connectivity, expansion_add=64,
+            ndim=dim, metric="cos", dtype="i8", connectivity=connectivity, expansion_add=EXPANSION_ADD,
             expansion_search=expansion_search,
         )
         self._lock = threading.RLock()
+
+    def set_expansion(self, expansion_search: int) -> None:
+        """Candidates the graph search keeps (ef): more finds more of the exact top list, at more cost per query
+        (`benchmarks/bench_hnsw.py`)."""
+        if expansion_search < 1:
+            raise Invalid("expansion_search must be positive", field="expansion_search")
+        with self._lock:
+            self._index.expansion_search = int(expansion_search)
+
+    @property
+    def expansion(self) -> int:
+        return int(self._index.expansion_search)
 
     def _add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
         with self._lock:
@@ -275,7 +292,7 @@ class UsearchIndex(ClaimIndex):
         with self._lock:
             if len(self._index) == 0:
                 return out_k, out_s
-            res = self._index.search(queries, k)
+            res = self._index.search(queries, k, threads=_search_threads())
         keys = np.asarray(res.keys).reshape(len(queries), -1)
         dist = np.asarray(res.distances, dtype=np.float32).reshape(len(queries), -1)
         counts = np.asarray(getattr(res, "counts", [len(res.keys)])).reshape(-1)
@@ -316,12 +333,23 @@ class UsearchIndex(ClaimIndex):
         inner = Index.restore(str(path), view=False)
         if inner is None:
             raise Invalid(f"not a usearch index: {path}")
+        # The file keeps the graph, not the expansion settings: a restored index would search with usearch's
+        # default (64) and add with 128.
+        inner.expansion_add = EXPANSION_ADD
+        inner.expansion_search = EXPANSION_SEARCH
         idx = cls(int(inner.ndim))
         idx._index = inner
         return idx
 
     def __len__(self) -> int:
         return len(self._index)
+
+
+def _search_threads() -> int:
+    """Threads for one batch search: usearch (built without OpenMP) otherwise starts one per core for each call,
+    which in a process that is one of several busy ones on the same cores (`lifecycle.one_math_thread`: scan
+    workers, analysis helpers) only takes turns with the others."""
+    return 1 if os.environ.get("OMP_NUM_THREADS") == "1" else 0
 
 
 def make_index(n_vectors: int, dim: int = 512) -> ClaimIndex:
