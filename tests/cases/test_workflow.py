@@ -212,3 +212,32 @@ def test_case_reporters_and_trust_are_kept_per_arrival(db: Any, settings: Any, w
         case = s.get(Case, case.id)
         assert case.reporter_count == 5 and case.trust_sum == pytest.approx(4 * 1.0 + 1 / 3, abs=5e-3)
         assert case.priority_explain["reporter_trust"]["value"] == pipeline._trust(s, case.id)
+
+
+def test_label_names_a_published_debunk_and_links_the_case(db: Any, settings: Any, staff: Any,
+                                                           world: dict[str, Any]) -> None:
+    from qinglang.debunks import registry
+
+    staff.user("fc_expert", "expert", org="cac")
+    with db.write() as s:
+        expert = _p(db, "fc_expert")
+        draft = registry.create(s, expert, registry.DebunkInput(
+            claim="Gargling salt water cures the virus", verdict="false", summary="It does not",
+            explanation="No evidence.", lang="en"), org_id=expert.org_id, status="draft").id
+        published = registry.create(s, expert, registry.DebunkInput(
+            claim="Gargling salt water cures the virus", verdict="false", summary="It does not",
+            explanation="No evidence.", lang="en"), org_id=expert.org_id, status="published").id
+    with db.read() as s:
+        assert s.get(Case, world["case"]).debunk_id is None  # the matcher had no debunk for it
+    reasons = {"ground": "Platform rule 4 (health misinformation)", "facts": "Repeats a refuted cure claim"}
+    with pytest.raises(Invalid) as exc:
+        workflow.decide(db, _p(db, "a1"), world["case"], action="label", **reasons)
+    assert exc.value.field == "debunk_id"
+    for bad in (draft, 987_654):  # a draft is not public; an unknown id is not a debunk at all
+        with pytest.raises(Invalid) as exc:
+            workflow.decide(db, _p(db, "a1"), world["case"], action="label", debunk_id=bad, **reasons)
+        assert exc.value.field == "debunk_id"
+    workflow.decide(db, _p(db, "a1"), world["case"], action="label", debunk_id=published, **reasons)
+    with db.read() as s:
+        assert s.get(Case, world["case"]).debunk_id == published
+        assert report_status(s, world["receipt"])["debunk"]["id"] == published  # the reporter sees it

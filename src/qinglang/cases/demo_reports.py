@@ -14,7 +14,7 @@ from qinglang.auth.policy import Principal
 from qinglang.cases import intake, pipeline, workflow
 from qinglang.settings import Settings
 from qinglang.store.db import Database
-from qinglang.store.models import Appeal, Case, Decision, Meta, Organisation, Report, User
+from qinglang.store.models import Appeal, Case, Debunk, Decision, Meta, Organisation, Report, User
 from qinglang.taxonomy import CATEGORY_BY_CODE
 
 
@@ -52,9 +52,12 @@ def load(db: Database, settings: Settings, samples: list[dict[str, Any]], *, now
                 continue
             case = found
             agent = _agent_for(s, case.org_id)
+            # A label names its debunk when the matcher only suggested it (band `possible`), as an agent picks it
+            debunk = (s.execute(select(Debunk.id).where(Debunk.key == dec["debunk"])).scalar_one()
+                      if dec.get("debunk") else None)
         d, token = workflow.decide(db, agent, case.id, action=dec["action"], ground=dec["ground"],
                                    facts=dec["facts"], automated_detection=bool(dec.get("automated_detection")),
-                                   refer_to=dec.get("refer_to"))
+                                   refer_to=dec.get("refer_to"), debunk_id=debunk)
         decided.add(case.id)
         when = now - timedelta(days=int(dec.get("decided_days_ago", 0)))
         with db.write() as s:

@@ -24,8 +24,16 @@ from qinglang.errors import Conflict, Forbidden, Invalid, NotFound
 from qinglang.observability import DECISIONS
 from qinglang.settings import Settings
 from qinglang.store.db import Database
-from qinglang.store.models import Appeal, Case, Decision, Report
-from qinglang.taxonomy import ACTION_CODES, CATEGORIES, CATEGORY_BY_CODE, CATEGORY_CODES, OPEN_CASE_STATES, check_code
+from qinglang.store.models import Appeal, Case, Debunk, Decision, Report
+from qinglang.taxonomy import (
+    ACTION_CODES,
+    CATEGORIES,
+    CATEGORY_BY_CODE,
+    CATEGORY_CODES,
+    OPEN_CASE_STATES,
+    PUBLIC_DEBUNK_STATES,
+    check_code,
+)
 
 STATE_AFTER = {"remove": "actioned", "restrict": "actioned", "label": "actioned", "warn": "actioned",
                "no_violation": "no_violation", "refer": "referred", "escalate_law_enforcement": "escalated"}
@@ -98,10 +106,16 @@ def decide(db: Database, principal: Principal, case_id: int, *, action: str, gro
             refer_org = org_by_key(s, refer_to)
             if refer_org.id == case.org_id:
                 raise Invalid("refer to another organisation", field="refer_to")
+        if debunk_id is not None:
+            status = s.execute(select(Debunk.status).where(Debunk.id == debunk_id)).scalar()
+            if status not in PUBLIC_DEBUNK_STATES:
+                raise Invalid(f"debunk {debunk_id} is not a published debunk", field="debunk_id")
         if action == "label":
             debunk_id = debunk_id or case.debunk_id
             if debunk_id is None:
                 raise Invalid("labelling needs a debunk", field="debunk_id")
+            # The content now carries that debunk: the case links to it, and its reporters see it.
+            case.debunk_id = debunk_id
         token = sec.new_opaque_token() if action in APPEALABLE else None
         d = Decision(case_id=case.id, org_id=case.org_id if principal.role == "org_agent" else principal.org_id,
                      actor_id=principal.user_id, action=action, ground=ground.strip(), facts=facts.strip(),
