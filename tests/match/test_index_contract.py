@@ -117,5 +117,6 @@ def test_hnsw_settings_survive_save_and_load(tmp_path: Path) -> None:
     assert UsearchIndex.load(tmp_path / "idx.usearch").expansion == EXPANSION_SEARCH
     idx.set_expansion(24)
     assert idx.expansion == 24
+    assert idx.search_exact(_vecs(50)[:5], 1)[:, 0].tolist() == [0, 1, 2, 3, 4]  # brute force, for bench_hnsw
     with pytest.raises(Invalid):
         idx.set_expansion(0)

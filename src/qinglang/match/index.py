@@ -273,6 +273,13 @@ class UsearchIndex(ClaimIndex):
     def expansion(self) -> int:
         return int(self._index.expansion_search)
 
+    def search_exact(self, queries: np.ndarray, k: int) -> np.ndarray:
+        """Top-``k`` keys per query by brute force over the stored int8 vectors (for measuring the graph's recall)."""
+        with self._lock:
+            res = self._index.search(np.asarray(queries, dtype=np.float32), k, exact=True,
+                                     threads=_search_threads())
+        return np.asarray(res.keys, dtype=np.int64).reshape(len(queries), -1)
+
     def _add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
         with self._lock:
             present = np.array([self._index.contains(int(k)) for k in keys]) if len(self._index) else None
