@@ -240,3 +240,43 @@ def test_correcting_then_withdrawing_a_published_debunk(client: Any, db: Databas
     client.post(f"/console/debunks/{did}/withdraw", data={"csrf": csrf, "note": "Duplicate of another debunk"})
     client.cookies.clear()
     assert client.get(f"/debunks/{did}").status_code == 404
+
+
+def test_case_page_suggests_debunks_when_none_is_linked(client: Any, db: Database, staff: Any) -> None:
+    from qinglang.auth.policy import Principal
+    from qinglang.cases.pipeline import process_reports
+    from qinglang.debunks import registry
+    from qinglang.jobs.worker import drain
+    from qinglang.store.models import Case, Report, User
+
+    staff.org("cac", kind="regulator")
+    staff.org("fc", kind="fact_checker")
+    staff.user("rev", "reviewer", org="cac", password=PASSWORD)
+    staff.user("ex", "expert", org="fc")
+    r = client.post("/report", data={"category": "rumor",
+                                     "text": "Breathing hot vinegar steam kills the coronavirus, tell your parents"},
+                    follow_redirects=False)
+    receipt = r.headers["location"].split("receipt=")[1].split("&")[0]
+    with db.read() as s:
+        report = s.execute(select(Report).where(Report.receipt == receipt)).scalar_one()
+    process_reports(db, [report.id])  # before the debunk exists: the case gets none
+    with db.write() as s:
+        expert = Principal.of(s.execute(select(User).where(User.username == "ex")).scalar_one(), via="cli")
+        debunk = registry.create(s, expert, registry.DebunkInput(
+            claim="Vinegar steam kills the coronavirus <script>alert(1)</script>", verdict="false",
+            summary="It does not", explanation="No evidence.", lang="en"), org_id=expert.org_id, status="published").id
+        case_id = s.execute(select(Report.case_id).where(Report.id == report.id)).scalar_one()
+        assert s.get(Case, case_id).debunk_id is None
+    drain(db)  # the publish's index job: the worker applies it to the claim index
+    csrf = login(client, "rev")
+    page = client.get(f"/console/cases/{case_id}?lang=en").text
+    assert 'id="suggested"' in page and f"No. {debunk}" in page and f'href="/debunks/{debunk}"' in page
+    assert f'<option value="{debunk}">' in page  # offered in the label form's debunk field
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    done = client.post(f"/console/cases/{case_id}/decide", data={
+        "csrf": csrf, "action": "label", "ground": "Platform rule 4 (health misinformation)",
+        "facts": "Repeats the refuted vinegar claim", "debunk_id": str(debunk)}, follow_redirects=False)
+    assert done.status_code == 303
+    with db.read() as s:
+        assert s.get(Case, case_id).debunk_id == debunk
+    assert 'id="suggested"' not in client.get(f"/console/cases/{case_id}?lang=en").text  # linked now

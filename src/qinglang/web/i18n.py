@@ -273,6 +273,11 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "case.facts": ("事实与情况", "Facts and circumstances"),
     "case.refer_to": ("转交机构（仅“转交”时）", "Refer to (only for “refer”)"),
     "case.debunk_id": ("关联辟谣编号（可选）", "Debunk number (optional)"),
+    "case.suggested": ("匹配器建议的辟谣", "Debunks the matcher suggests"),
+    "case.suggested_hint": ("尚未关联辟谣。如内容确与其中一条相符，贴标签时填写其编号。",
+                            "No debunk is linked yet. If the content is one of these claims, label it with that "
+                            "debunk's number."),
+    "case.debunk_no": ("编号 {id}", "No. {id}"),
     "case.automated_detection": ("此内容由自动化手段发现", "Detected by automated means"),
     "case.submit": ("提交决定", "Submit decision"),
     "case.priority": ("优先级说明", "Why this priority"),

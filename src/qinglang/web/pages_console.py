@@ -128,6 +128,28 @@ def _row(c: Case, orgs: dict[int, Organisation], users: dict[int, str], report_t
     return row
 
 
+SUGGESTIONS = 3  # debunks the matcher suggests on a case page that has none linked
+
+
+def case_page_context(request: Request, p: Principal, case_id: int) -> dict[str, Any]:
+    """`case_context`, and for staff who act on a case with no debunk linked, the published debunks the matcher
+    finds for its content in the bands `match` and `possible` (`possible` is meant for exactly this reader), so a
+    label can name one."""
+    db, lang = app_db(request), pick_lang(request)
+    with db.read() as s:
+        ctx = case_context(s, p, case_id, lang)
+    ctx["suggestions"] = []
+    if ctx["may_act"] and ctx["debunk"] is None:
+        text = (ctx["content"].text if ctx["content"] else "") or next(
+            (r["text"] for r in ctx["detail"]["reports"] if r.get("text")), "")
+        if text.strip():
+            from qinglang.match.store_source import match_text
+
+            ctx["suggestions"] = [h for h in match_text(db, text, top_k=SUGGESTIONS, lang=lang)
+                                  if h["band"] in ("match", "possible")]
+    return ctx
+
+
 def case_context(s: Session, p: Principal, case_id: int, lang: str) -> dict[str, Any]:
     case = s.get(Case, case_id)
     if case is None:
@@ -168,8 +190,7 @@ def case_context(s: Session, p: Principal, case_id: int, lang: str) -> dict[str,
 def case_page(request: Request, case_id: int, notice: Annotated[str, Query(max_length=32)] = "") -> Response:
     p = require_console(request)
 
-    with app_db(request).read() as s:
-        ctx = case_context(s, p, case_id, pick_lang(request))
+    ctx = case_page_context(request, p, case_id)
     ctx["notice"] = notice if notice in NOTICES else ""
     return render(request, "console/case.html", ctx)
 
@@ -183,8 +204,7 @@ def claim(request: Request, case_id: int, csrf: Annotated[str, Form()] = "") -> 
     try:
         workflow.claim(app_db(request), p, case_id)
     except Conflict as exc:  # someone else claimed it first: show the case and who holds it
-        with app_db(request).read() as s:
-            ctx = case_context(s, p, case_id, pick_lang(request))
+        ctx = case_page_context(request, p, case_id)
         ctx["errors"] = {exc.field or "form": exc.message}
         return render(request, "console/case.html", ctx, status=exc.status)
     return redirect(f"/console/cases/{case_id}?notice=claimed")
@@ -207,8 +227,7 @@ def decide(request: Request, case_id: int, csrf: Annotated[str, Form()] = "",
                         automated_detection=bool(automated_detection), refer_to=refer_to or None,
                         debunk_id=int(debunk_id) if debunk_id.strip() else None)
     except (Invalid, Conflict) as exc:
-        with app_db(request).read() as s:
-            ctx = case_context(s, p, case_id, pick_lang(request))
+        ctx = case_page_context(request, p, case_id)
         ctx["errors"] = {exc.field or "form": exc.message}
         ctx["values"] = {"action": action, "ground": ground, "facts": facts, "refer_to": refer_to,
                          "debunk_id": debunk_id}
@@ -232,7 +251,8 @@ def decide_appeal(request: Request, appeal_id: int, csrf: Annotated[str, Form()]
             row = s.get(Appeal, appeal_id)
             if row is None:
                 raise NotFound(f"appeal {appeal_id} not found") from None
-            ctx = case_context(s, p, row.case_id, pick_lang(request))
+            case_id = row.case_id
+        ctx = case_page_context(request, p, case_id)
         ctx["errors"] = {exc.field or "form": exc.message}
         return render(request, "console/case.html", ctx, status=exc.status)
     return redirect(f"/console/cases/{appeal.case_id}?notice=appeal_decided")
