@@ -242,7 +242,7 @@ def test_correcting_then_withdrawing_a_published_debunk(client: Any, db: Databas
     assert client.get(f"/debunks/{did}").status_code == 404
 
 
-def test_case_page_suggests_debunks_when_none_is_linked(client: Any, db: Database, staff: Any) -> None:
+def test_case_page_and_api_suggest_debunks_when_none_is_linked(client: Any, db: Database, staff: Any) -> None:
     from qinglang.auth.policy import Principal
     from qinglang.cases.pipeline import process_reports
     from qinglang.debunks import registry
@@ -251,7 +251,8 @@ def test_case_page_suggests_debunks_when_none_is_linked(client: Any, db: Databas
 
     staff.org("cac", kind="regulator")
     staff.org("fc", kind="fact_checker")
-    staff.user("rev", "reviewer", org="cac", password=PASSWORD)
+    token = staff.user("rev", "reviewer", org="cac", password=PASSWORD)
+    watcher = staff.user("cm", "campaign_manager", org="cac")  # may read cases, not act on them
     staff.user("ex", "expert", org="fc")
     r = client.post("/report", data={"category": "rumor",
                                      "text": "Breathing hot vinegar steam kills the coronavirus, tell your parents"},
@@ -268,6 +269,11 @@ def test_case_page_suggests_debunks_when_none_is_linked(client: Any, db: Databas
         case_id = s.execute(select(Report.case_id).where(Report.id == report.id)).scalar_one()
         assert s.get(Case, case_id).debunk_id is None
     drain(db)  # the publish's index job: the worker applies it to the claim index
+    api = client.get(f"/v1/cases/{case_id}", headers={"Authorization": f"Bearer {token}"}).json()
+    assert [h["debunk_id"] for h in api["suggested_debunks"]] == [debunk]
+    assert api["suggested_debunks"][0]["band"] in ("match", "possible") and api["suggested_debunks"][0]["explanation"]
+    assert "suggested_debunks" not in client.get(f"/v1/cases/{case_id}",
+                                                 headers={"Authorization": f"Bearer {watcher}"}).json()
     csrf = login(client, "rev")
     page = client.get(f"/console/cases/{case_id}?lang=en").text
     assert 'id="suggested"' in page and f"No. {debunk}" in page and f'href="/debunks/{debunk}"' in page
@@ -280,3 +286,6 @@ def test_case_page_suggests_debunks_when_none_is_linked(client: Any, db: Databas
     with db.read() as s:
         assert s.get(Case, case_id).debunk_id == debunk
     assert 'id="suggested"' not in client.get(f"/console/cases/{case_id}?lang=en").text  # linked now
+    client.cookies.clear()
+    assert "suggested_debunks" not in client.get(f"/v1/cases/{case_id}",
+                                                 headers={"Authorization": f"Bearer {token}"}).json()

@@ -34,6 +34,11 @@ def case_detail(session: Session, c: Case, principal: Principal) -> dict[str, An
     return out
 
 
+def content_text(c: Case, detail: dict[str, Any]) -> str:
+    """The case's text to match against debunks: its content item's, else its first report's that has one."""
+    return (c.content.text if c.content else "") or next((r["text"] for r in detail["reports"] if r["text"]), "")
+
+
 def decision_dict(d: Decision) -> dict[str, Any]:
     return {"id": d.id, "action": d.action, "ground": d.ground, "facts": d.facts, "org_id": d.org_id,
             "automated_detection": d.automated_detection, "automated_decision": d.automated_decision,

@@ -231,6 +231,17 @@ def match_text(
     return hits_with_debunks(db, holder(db).get().match(text, top_k=top_k, date=date), lang=lang)
 
 
+SUGGESTED_BANDS = ("match", "possible")
+
+
+def suggest_debunks(db: Database, text: str, *, top_k: int = 3, lang: str = "en") -> list[dict[str, Any]]:
+    """The published debunks a reviewer or org agent may label ``text`` with: `match_text`'s hits in the bands
+    `match` and `possible` (the band meant for a human to confirm)."""
+    if not text.strip():
+        return []
+    return [h for h in match_text(db, text, top_k=top_k, lang=lang) if h["band"] in SUGGESTED_BANDS]
+
+
 def semantic_debunk_ids(db: Database, q: str, *, limit: int = 20) -> list[int]:
     hits = holder(db).get().match(q, top_k=limit)
     return [int(h.id) for h in hits]

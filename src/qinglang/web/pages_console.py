@@ -128,9 +128,6 @@ def _row(c: Case, orgs: dict[int, Organisation], users: dict[int, str], report_t
     return row
 
 
-SUGGESTIONS = 3  # debunks the matcher suggests on a case page that has none linked
-
-
 def case_page_context(request: Request, p: Principal, case_id: int) -> dict[str, Any]:
     """`case_context`, and for staff who act on a case with no debunk linked, the published debunks the matcher
     finds for its content in the bands `match` and `possible` (`possible` is meant for exactly this reader), so a
@@ -140,13 +137,9 @@ def case_page_context(request: Request, p: Principal, case_id: int) -> dict[str,
         ctx = case_context(s, p, case_id, lang)
     ctx["suggestions"] = []
     if ctx["may_act"] and ctx["debunk"] is None:
-        text = (ctx["content"].text if ctx["content"] else "") or next(
-            (r["text"] for r in ctx["detail"]["reports"] if r.get("text")), "")
-        if text.strip():
-            from qinglang.match.store_source import match_text
+        from qinglang.match.store_source import suggest_debunks
 
-            ctx["suggestions"] = [h for h in match_text(db, text, top_k=SUGGESTIONS, lang=lang)
-                                  if h["band"] in ("match", "possible")]
+        ctx["suggestions"] = suggest_debunks(db, ctx["text"], lang=lang)
     return ctx
 
 
@@ -173,7 +166,7 @@ def case_context(s: Session, p: Principal, case_id: int, lang: str) -> dict[str,
     org_names = {o.id: o.name(lang) for o in orgs}
     appeals = s.execute(select(Appeal).where(Appeal.case_id == case.id).order_by(Appeal.id)).scalars().all()
     return {
-        "case": case, "detail": detail, "content": case.content,
+        "case": case, "detail": detail, "content": case.content, "text": views.content_text(case, detail),
         "debunk": registry.public_dict(case.debunk, lang) if case.debunk else None,
         "indicators": indicators, "linked": linked, "history": history, "orgs": orgs, "org_names": org_names,
         "appeals": appeals, "actions": ACTIONS, "may_act": has(p, "cases:act"),

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from qinglang.api.deps import DB, CurrentPrincipal
-from qinglang.auth.policy import require_case, scope_cases
+from qinglang.auth.policy import has, require_case, scope_cases
 from qinglang.cases import views
 from qinglang.errors import NotFound
 from qinglang.store.models import Case
@@ -34,10 +34,20 @@ def list_cases(db: DB, p: CurrentPrincipal,
 
 
 @router.get("/{case_id}")
-def get_case(case_id: int, db: DB, p: CurrentPrincipal) -> dict[str, Any]:
+def get_case(case_id: int, db: DB, p: CurrentPrincipal,
+             lang: Annotated[str, Query(pattern="^(zh|en)$")] = "en") -> dict[str, Any]:
+    """The case with its reports and decisions. For those who may act on it while no debunk is linked,
+    ``suggested_debunks``: published debunks the matcher finds for its content (bands match and possible), any of
+    which a `label` decision may name (``lang``: the language of their public fields)."""
     with db.read() as s:
         case = s.get(Case, case_id)
         if case is None:
             raise NotFound(f"case {case_id} not found")
         require_case(p, case)
-        return views.case_detail(s, case, p)
+        out = views.case_detail(s, case, p)
+        text = views.content_text(case, out)
+    if out["debunk_id"] is None and has(p, "cases:act"):
+        from qinglang.match.store_source import suggest_debunks
+
+        out["suggested_debunks"] = suggest_debunks(db, text, lang=lang)
+    return out
