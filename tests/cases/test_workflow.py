@@ -237,6 +237,11 @@ def test_label_names_a_published_debunk_and_links_the_case(db: Any, settings: An
         with pytest.raises(Invalid) as exc:
             workflow.decide(db, _p(db, "a1"), world["case"], action="label", debunk_id=bad, **reasons)
         assert exc.value.field == "debunk_id"
+    with db.write() as s:  # as if the matcher had linked a debunk that was withdrawn since
+        s.get(Case, world["case"]).debunk_id = draft
+    with pytest.raises(Invalid) as exc:
+        workflow.decide(db, _p(db, "a1"), world["case"], action="label", **reasons)
+    assert exc.value.field == "debunk_id" and "not a published debunk" in exc.value.message
     workflow.decide(db, _p(db, "a1"), world["case"], action="label", debunk_id=published, **reasons)
     with db.read() as s:
         assert s.get(Case, world["case"]).debunk_id == published

@@ -106,15 +106,15 @@ def decide(db: Database, principal: Principal, case_id: int, *, action: str, gro
             refer_org = org_by_key(s, refer_to)
             if refer_org.id == case.org_id:
                 raise Invalid("refer to another organisation", field="refer_to")
-        if debunk_id is not None:
-            status = s.execute(select(Debunk.status).where(Debunk.id == debunk_id)).scalar()
-            if status not in PUBLIC_DEBUNK_STATES:
-                raise Invalid(f"debunk {debunk_id} is not a published debunk", field="debunk_id")
         if action == "label":
             debunk_id = debunk_id or case.debunk_id
             if debunk_id is None:
                 raise Invalid("labelling needs a debunk", field="debunk_id")
-            # The content now carries that debunk: the case links to it, and its reporters see it.
+        if debunk_id is not None:  # named, or the case's own (withdrawn since it was matched, perhaps)
+            status = s.execute(select(Debunk.status).where(Debunk.id == debunk_id)).scalar()
+            if status not in PUBLIC_DEBUNK_STATES:
+                raise Invalid(f"debunk {debunk_id} is not a published debunk", field="debunk_id")
+        if action == "label":  # the content now carries that debunk: the case links to it, its reporters see it
             case.debunk_id = debunk_id
         token = sec.new_opaque_token() if action in APPEALABLE else None
         d = Decision(case_id=case.id, org_id=case.org_id if principal.role == "org_agent" else principal.org_id,
