@@ -10,13 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
+from qinglang.cases.intake import MAX_IMAGES
 from qinglang.errors import Invalid, NotFound, TooLarge
 from qinglang.media.load import MAX_BYTES as MAX_IMAGE_BYTES
 from qinglang.taxonomy import CATEGORIES
 from qinglang.web.render import app_db, app_settings, pick_lang, redirect, render
 
 router = APIRouter(include_in_schema=False)
-MAX_IMAGES = 4
 SHOWN_BANDS = ("match", "possible")
 
 
