@@ -14,7 +14,15 @@ from pathlib import Path
 
 from qinglang.match import Matcher
 from qinglang.match.dates import signature_date
-from qinglang.match.evaluate import load_pool, load_qrels, load_queries, metrics, rank_queries, summary_line
+from qinglang.match.evaluate import (
+    band_stats,
+    load_pool,
+    load_qrels,
+    load_queries,
+    metrics,
+    rank_queries,
+    summary_line,
+)
 from qinglang.match.reranker import Scorer, load_scorer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,10 +33,14 @@ def run(name: str, matcher: Matcher, queries: Path, qrels: Path, *, dates: bool 
     r = load_qrels(qrels)
     q = [x for x in q if x[0] in r]
     t = time.perf_counter()
-    ranks = rank_queries(matcher, q, k=10, dates=dates)
+    bands: dict[str, str] = {}
+    ranks = rank_queries(matcher, q, k=10, dates=dates, bands=bands)
     m = metrics(ranks, r)
     dt = time.perf_counter() - t
-    print(f"{name:34s} n={len(q):4d} {summary_line(m)} recall@5={m['recall@5']:.4f} ({dt:.1f}s)", flush=True)
+    b = band_stats(ranks, bands, {x: r[x] for x, _ in q})
+    print(f"{name:34s} n={len(q):4d} {summary_line(m)} recall@5={m['recall@5']:.4f} | band match: "
+          f"{b['shown_right']}/{b['right']} right top hits ({b['coverage']:.0%}), precision {b['precision']:.3f} "
+          f"({dt:.1f}s)", flush=True)
 
 
 def main() -> None:

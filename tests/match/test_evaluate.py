@@ -9,6 +9,7 @@ import pytest
 from qinglang.errors import Invalid, NotFound
 from qinglang.match.evaluate import (
     average_precision,
+    band_stats,
     load_pool,
     load_qrels,
     load_queries,
@@ -89,3 +90,12 @@ def test_pool_dates_are_read_and_queries_dated_by_their_embed_signature(tmp_path
     assert dated["a"][0] == "new" and dated["b"][0] == "old"
     undated = rank_queries(m, q, k=2, dates=False)
     assert undated["a"][0] == undated["b"][0]  # the same text without its date: the same ranking
+
+
+def test_band_stats_count_right_top_hits_in_the_match_band() -> None:
+    qrels = {"q1": {"a"}, "q2": {"b"}, "q3": {"c"}, "q4": {"d"}}
+    ranks = {"q1": ["a", "x"], "q2": ["b"], "q3": ["x", "c"], "q4": []}  # q1, q2 right at the top; q3 wrong
+    bands = {"q1": "match", "q2": "possible", "q3": "match"}
+    got = band_stats(ranks, bands, qrels)
+    assert (got["right"], got["shown"], got["shown_right"]) == (2, 2, 1)
+    assert got["coverage"] == 0.5 and got["precision"] == 0.5

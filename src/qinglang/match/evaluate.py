@@ -128,9 +128,10 @@ def summary_line(m: Mapping[str, float]) -> str:
 
 
 def rank_queries(matcher: object, queries: Sequence[tuple[str, str]], *, k: int = 10,
-                 batch: int = 64, dates: bool = True) -> dict[str, list[str]]:
+                 batch: int = 64, dates: bool = True, bands: dict[str, str] | None = None) -> dict[str, list[str]]:
     """Run a Matcher over the queries and return {qid: ranked debunk ids}. ``dates``: a query that ends with
-    an embedded post's signature line ("— Name (@handle) January 28, 2021") is matched as posted that day."""
+    an embedded post's signature line ("— Name (@handle) January 28, 2021") is matched as posted that day.
+    ``bands``: filled with the band of each query's top hit."""
     out: dict[str, list[str]] = {}
     for i in range(0, len(queries), batch):
         chunk = queries[i : i + batch]
@@ -138,4 +139,17 @@ def rank_queries(matcher: object, queries: Sequence[tuple[str, str]], *, k: int 
         hits = matcher.match_many([t for _, t in chunk], top_k=k, dates=when)  # type: ignore[attr-defined]
         for (qid, _), hs in zip(chunk, hits, strict=True):
             out[qid] = [h.id for h in hs]
+            if bands is not None and hs:
+                bands[qid] = hs[0].band
     return out
+
+
+def band_stats(rankings: Mapping[str, Sequence[str]], bands: Mapping[str, str],
+               qrels: Mapping[str, set[str]]) -> dict[str, float]:
+    """How the `match` band (what may be shown as "already refuted") behaves: the share of right top hits that
+    reach it (coverage) and the share of top hits in it that are right (precision), with their counts."""
+    right = [q for q in qrels if rankings.get(q) and rankings[q][0] in qrels[q]]
+    shown = [q for q in qrels if bands.get(q) == "match"]
+    hit = sum(1 for q in shown if rankings[q][0] in qrels[q])
+    return {"right": len(right), "shown": len(shown), "shown_right": hit,
+            "coverage": hit / max(len(right), 1), "precision": hit / max(len(shown), 1)}
