@@ -191,3 +191,36 @@ def test_reads_run_while_updates_happen() -> None:
         t.join()
     assert not errors, errors
     assert len(m) == len(POOL) + 20
+
+
+def test_chinese_text_gets_at_least_the_dense_view_probability() -> None:
+    # The re-ranker's lexical features were learned on English pairs; for Chinese text a hit's probability is at
+    # least what the same candidate gets with its lexical features blanked (matcher.DENSE_FLOOR_LANGS). The ranking
+    # and every English result stay the full model's.
+    from qinglang.match.evaluate import load_pool, load_queries
+    from qinglang.match.features import LEXICAL_IDX
+
+    data = Path(__file__).resolve().parents[1] / "data" / "match_zh"
+    m = Matcher(load_pool(data / "pool_zh.jsonl")[:60])
+    texts = [t for _, t in load_queries(data / "queries_zh.tsv")[:60]]
+    english = Matcher(load_pool(data / "pool_en.jsonl")[:60])
+    en_texts = [t for _, t in load_queries(data / "queries_en.tsv")[:20]]
+    cal = m.scorer.calibration
+    lifted = 0
+    for hits, cands in zip(m.match_many(texts, top_k=3), m.candidates_many(texts), strict=True):
+        full = cal.probability(m.scorer.raw(cands.x))
+        blanked = cands.x.copy()
+        blanked[:, LEXICAL_IDX] = np.nan
+        dense = cal.probability(m.scorer.raw(blanked))
+        order = np.argsort(-m.scorer.raw(cands.x), kind="stable")[:3]
+        assert [h.id for h in hits] == [cands.ids[i] for i in order]  # the full model's ranking
+        scores = [h.score for h in hits]
+        assert scores == sorted(scores, reverse=True)
+        top = order[0]
+        assert hits[0].score == pytest.approx(max(full[top], dense[top]), abs=1e-4)
+        lifted += full[top] < cal.match_threshold <= hits[0].score
+    assert lifted > 0  # some right-looking Chinese top hits reach `match` only through the dense view
+    for hits, cands in zip(english.match_many(en_texts, top_k=3), english.candidates_many(en_texts), strict=True):
+        raw = english.scorer.raw(cands.x)
+        top = int(np.argmax(raw))
+        assert hits[0].score == pytest.approx(float(cal.probability(raw[top : top + 1])[0]), abs=1e-4)
