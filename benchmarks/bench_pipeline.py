@@ -1,7 +1,7 @@
 """Benchmark the report pipeline alone (no HTTP): how fast a backlog drains, by analysis helper processes.
 
 Usage: python benchmarks/bench_pipeline.py [--reports 3000] [--processes 0,1,2] [--chunk N] [--round N] [--profile F]
-       [--no-settle]
+       [--no-settle] [--repeat SHARE]
 For each helper count: a fresh SQLite database with the demo data, `--reports` of bench_intake's synthetic
 tweet-length reports inserted as intake does, the helpers started and warmed as the worker does, then
 `process_reports` over the backlog (in worker rounds, `pipeline.BACKLOG_BATCH`). The embedding model alone on the
@@ -11,7 +11,9 @@ is not counted). The CPU time the worker process (write transactions, and the
 analysis too without helpers) and the helpers spent per report during the drain is read from the kernel: on a
 noisy machine it varies much less than the rates. The table also gives the worker process's garbage collection
 during the drain (collections, full ones, their time and the longest; `--no-settle` leaves the collector as Python
-starts it instead of settling it after the warm-up as the worker does). Each configuration runs in its own process.
+starts it instead of settling it after the warm-up as the worker does). `--repeat 0.5`: that share of the reports
+repeats an earlier report's text word for word (a chain message reported again and again), each with its own URL;
+the model alone is still timed on every text, repeats included. Each configuration runs in its own process.
 Prints a table; the data directories are temporary.
 """
 
@@ -33,7 +35,7 @@ sys.path.insert(0, str(HERE))
 
 
 def one(reports: int, processes: int, chunk: int = 0, batch: int = 0, profile: str = "",
-        settle: bool = True) -> dict[str, float]:
+        settle: bool = True, repeat: float = 0.0) -> dict[str, float]:
     from bench_intake import embed_rate, make_report
     from sqlalchemy import insert
 
@@ -53,9 +55,12 @@ def one(reports: int, processes: int, chunk: int = 0, batch: int = 0, profile: s
     db = get_database(settings.db_url)
     set_index_dir(db, settings.data_dir / "index")
     rng = random.Random(1)
+    pick = random.Random(2)  # its own generator: the reports' own texts stay those of a run without repeats
     rows = []
     for i in range(reports):
         r = make_report(rng)
+        if repeat and rows and pick.random() < repeat:  # the text of an earlier report, the URL its own
+            r["text"] = rows[pick.randrange(len(rows))]["text"]
         rows.append(intake.prepare(intake.ReportInput(category=r["category"], text=r["text"], url=r["url"]),
                                    settings, client_key=f"10.0.{i % 200}.{i % 7}").row)
     with db.write() as s:
@@ -167,13 +172,18 @@ def main() -> None:
                          "profiler slows the worker, so the rates of such a run are not comparable)")
     ap.add_argument("--no-settle", action="store_true",
                     help="leave the worker process's garbage collector as Python starts it (no lifecycle.settle_heap)")
+    ap.add_argument("--repeat", type=float, default=0.0,
+                    help="share of reports whose text repeats an earlier report's word for word (0-1)")
     ap.add_argument("--one", type=int, default=-1, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one >= 0:
         print("RESULT " + json.dumps(one(args.reports, args.one, args.chunk, args.round, args.profile,
-                                         not args.no_settle)))
+                                         not args.no_settle, args.repeat)))
         return
-    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, {args.reports:,} reports", flush=True)
+    if not 0.0 <= args.repeat < 1.0:
+        ap.error("--repeat must be in [0, 1)")
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, {args.reports:,} reports"
+          f"{f', {args.repeat:.0%} of them repeating an earlier text' if args.repeat else ''}", flush=True)
     print()
     print("| analysis helper processes | drained | pipeline reports/s | model alone texts/s | ratio "
           "| CPU ms per report: worker / helpers | embed / match / triage / dedup signature ms per report, alone "
@@ -189,7 +199,7 @@ def main() -> None:
             out = subprocess.run([sys.executable, __file__, "--reports", str(args.reports), "--one", str(p),
                                   "--chunk", str(args.chunk), "--round", str(args.round), "--profile",
                                   str(Path(args.profile).resolve()) if args.profile else "",
-                                  *(["--no-settle"] if args.no_settle else [])],
+                                  *(["--no-settle"] if args.no_settle else []), "--repeat", str(args.repeat)],
                                  env=env, check=True, capture_output=True, text=True).stdout
             r = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
             print(f"| {p} | {int(r['processed']):,} in {r['seconds']:.1f} s | {r['rate']:,.0f}/s | "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -38,16 +39,50 @@ ANALYZE_NICENESS = 10
 HELPER_MIN_REPORTS = 128
 
 
+# The text analysis (match and triage) of recent texts, per text and description-when-there-is-no-text: a report
+# that repeats one word for word (a chain message reported over and over) costs no model time. An entry holds for
+# the claim index version it was computed against: a debunk published since makes it stale. Results are shared
+# between the reports that repeat a text (and with the memo): never change one in place.
+MEMO_SIZE = 4096
+_memo: OrderedDict[tuple[str, str], tuple[int, Result]] = OrderedDict()
+_memo_lock = threading.Lock()
+
+
 def analyze(db: Database, items: list[Item]) -> list[Result]:
     """Match, triage and image indicators for these reports (same order)."""
-    texts = [t for _, t, _ in items]
-    matches = _match_texts(db, texts)
-    triage = _triage(texts, [d for _, _, d in items])
+    from qinglang.match.store_source import holder
+
+    keys = [(t, "" if t.strip() else d) for _, t, d in items]
+    index = holder(db)
+    index.get()  # refreshed if another process published since (at most once a second)
+    version = index.version
+    out: list[Result | None] = [None] * len(items)
+    todo: dict[tuple[str, str], list[int]] = {}
+    with _memo_lock:
+        for i, key in enumerate(keys):
+            hit = _memo.get(key)
+            if hit is not None and hit[0] == version:
+                _memo.move_to_end(key)
+                out[i] = hit[1]
+            else:
+                todo.setdefault(key, []).append(i)
+    if todo:
+        texts = [t for t, _ in todo]
+        fresh = list(zip(_match_texts(db, texts), _triage(texts, [d for _, d in todo]), strict=True))
+        with _memo_lock:
+            for (key, where), result in zip(todo.items(), fresh, strict=True):
+                _memo[key] = (version, result)
+                _memo.move_to_end(key)
+                for i in where:
+                    out[i] = result
+            while len(_memo) > MEMO_SIZE:
+                _memo.popitem(last=False)
+    matches = [r[0] for r in out]  # type: ignore[index]
+    triage = [r[1] for r in out]  # type: ignore[index]
     for i, found in enumerate(_image_indicators(db, [rid for rid, _, _ in items])):
         if found:  # QR codes in screenshots: scam links and payment codes are indicators like typed ones
             tri = triage[i] or {}
-            tri["indicators"] = union_indicators(tri.get("indicators", []), found)
-            triage[i] = tri
+            triage[i] = {**tri, "indicators": union_indicators(tri.get("indicators", []), found)}  # a new dict
     return list(zip(matches, triage, strict=True))
 
 
