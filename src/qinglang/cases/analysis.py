@@ -21,13 +21,16 @@ from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, Thre
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import select
 
 from qinglang.store.db import Database
 from qinglang.store.models import ReportImage
+
+if TYPE_CHECKING:
+    from qinglang.match.matcher import Matcher
 
 log = structlog.get_logger("qinglang.pipeline")
 
@@ -54,7 +57,7 @@ def analyze(db: Database, items: list[Item]) -> list[Result]:
 
     keys = [(t, "" if t.strip() else d) for _, t, d in items]
     index = holder(db)
-    index.get()  # refreshed if another process published since (at most once a second)
+    matcher = index.get()  # refreshed if another process published since (at most once a second)
     version = index.version
     out: list[Result | None] = [None] * len(items)
     todo: dict[tuple[str, str], list[int]] = {}
@@ -68,7 +71,7 @@ def analyze(db: Database, items: list[Item]) -> list[Result]:
                 todo.setdefault(key, []).append(i)
     if todo:
         texts = [t for t, _ in todo]
-        fresh = list(zip(_match_texts(db, texts), _triage(texts, [d for _, d in todo]), strict=True))
+        fresh = list(zip(_match_texts(matcher, texts), _triage(texts, [d for _, d in todo]), strict=True))
         with _memo_lock:
             for (key, where), result in zip(todo.items(), fresh, strict=True):
                 _memo[key] = (version, result)
@@ -86,16 +89,12 @@ def analyze(db: Database, items: list[Item]) -> list[Result]:
     return list(zip(matches, triage, strict=True))
 
 
-def _match_texts(db: Database, texts: list[str]) -> list[tuple[int, float] | None]:
-    """The best `match`-band debunk per text (None for no text or no match)."""
-    from qinglang.match.store_source import holder
-
+def _match_texts(matcher: Matcher, texts: list[str]) -> list[tuple[int, float] | None]:
+    """The best `match`-band debunk per text (None for no text or no match), from the claim index ``analyze``
+    read its version of."""
     out: list[tuple[int, float] | None] = [None] * len(texts)
     idx = [i for i, t in enumerate(texts) if t.strip()]
-    if not idx:
-        return out
-    matcher = holder(db).get()
-    if len(matcher) == 0:
+    if not idx or len(matcher) == 0:
         return out
     for i, hits in zip(idx, matcher.match_many([texts[i] for i in idx], top_k=1, explain=False),
                        strict=True):

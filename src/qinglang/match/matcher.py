@@ -364,8 +364,9 @@ class Matcher:
         x_all = np.concatenate([c.x for c in cands]) if cands else np.zeros((0, len(FEATURES)), dtype=np.float32)
         all_raw = self.scorer.raw(x_all)
         all_probs = cal.probability(all_raw)
-        ends = np.cumsum([len(c.ids) for c in cands])
-        floor = np.repeat([c.lang in DENSE_FLOOR_LANGS for c in cands], [len(c.ids) for c in cands])
+        lens = [len(c.ids) for c in cands]
+        ends = np.cumsum(lens)
+        floor = np.repeat(np.array([c.lang in DENSE_FLOOR_LANGS for c in cands], dtype=bool), lens)
         if floor.any():  # see DENSE_FLOOR_LANGS
             dense_view = x_all[floor]
             dense_view[:, LEXICAL_IDX] = np.nan

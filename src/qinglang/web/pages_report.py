@@ -18,6 +18,7 @@ from qinglang.web.render import app_db, app_settings, pick_lang, redirect, rende
 
 router = APIRouter(include_in_schema=False)
 SHOWN_BANDS = ("match", "possible")
+MAX_IMAGE_MB = MAX_IMAGE_BYTES // (1024 * 1024)
 
 
 @router.get("/check", response_class=HTMLResponse)
@@ -42,7 +43,7 @@ def check(request: Request, text: Annotated[str, Query(max_length=5000)] = "",
 
 def _form_ctx(values: dict[str, Any], error: str = "", field: str = "") -> dict[str, Any]:
     return {"categories": CATEGORIES, "values": values, "error": error, "error_field": field,
-            "max_images": MAX_IMAGES, "max_image_mb": MAX_IMAGE_BYTES // (1024 * 1024)}
+            "max_images": MAX_IMAGES, "max_image_mb": MAX_IMAGE_MB}
 
 
 @router.get("/report", response_class=HTMLResponse)
@@ -68,7 +69,7 @@ async def report_submit(request: Request, category: Annotated[str, Form(max_leng
         for f in files:
             data = await f.read(MAX_IMAGE_BYTES + 1)
             if len(data) > MAX_IMAGE_BYTES:
-                raise TooLarge(f"each image must be at most {MAX_IMAGE_BYTES // (1024 * 1024)} MB", field="images")
+                raise TooLarge(f"each image must be at most {MAX_IMAGE_MB} MB", field="images")
             blobs.append(data)
         data_in = ReportInput(category=category, url=url.strip() or None, text=text, description=description,
                               contact=contact.strip() or None, images=blobs)
