@@ -13,7 +13,7 @@ from qinglang.auth.policy import Principal
 from qinglang.cases import intake, pipeline, workflow
 from qinglang.cases.status import report_status
 from qinglang.errors import Conflict, Forbidden, Invalid
-from qinglang.store.models import Case, Report, ReporterStats
+from qinglang.store.models import Case, Decision, Report, ReporterStats
 
 
 def _p(db: Any, username: str) -> Principal:
@@ -242,6 +242,9 @@ def test_label_names_a_published_debunk_and_links_the_case(db: Any, settings: An
     with pytest.raises(Invalid) as exc:
         workflow.decide(db, _p(db, "a1"), world["case"], action="label", **reasons)
     assert exc.value.field == "debunk_id" and "not a published debunk" in exc.value.message
+    with db.read() as s:  # every refused decision left the case as it was
+        assert s.get(Case, world["case"]).state not in ("actioned", "no_violation")
+        assert not s.execute(select(Decision).where(Decision.case_id == world["case"])).scalars().all()
     workflow.decide(db, _p(db, "a1"), world["case"], action="label", debunk_id=published, **reasons)
     with db.read() as s:
         assert s.get(Case, world["case"]).debunk_id == published

@@ -274,6 +274,8 @@ def test_case_page_and_api_suggest_debunks_when_none_is_linked(client: Any, db: 
     assert api["suggested_debunks"][0]["band"] in ("match", "possible") and api["suggested_debunks"][0]["explanation"]
     assert "suggested_debunks" not in client.get(f"/v1/cases/{case_id}",
                                                  headers={"Authorization": f"Bearer {watcher}"}).json()
+    bad = client.get(f"/v1/cases/{case_id}?lang=fr", headers={"Authorization": f"Bearer {token}"})
+    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "lang"
     csrf = login(client, "rev")
     page = client.get(f"/console/cases/{case_id}?lang=en").text
     assert 'id="suggested"' in page and f"No. {debunk}" in page and f'href="/debunks/{debunk}"' in page
