@@ -17,11 +17,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
+from sys import intern
+from typing import cast
 
 import numpy as np
 
 from qinglang.arrays import concat_ranges, segment_ranks
 from qinglang.errors import Invalid
+from qinglang.match.columns import Strings
 from qinglang.match.dates import day_number, parse_date
 from qinglang.match.embedder import Embedder, get_embedder
 from qinglang.match.features import FEATURES, LEXICAL_IDX, PAIR_IDX, build_matrix, numbers
@@ -168,9 +171,12 @@ class Matcher:
         self._write = threading.Lock()
         self._docs: dict[str, ClaimDoc] = {}
         self._doc_rows: dict[str, tuple[int, ...]] = {}
-        self._row_doc: list[str | None] = []
+        # Per row (a debunk's claim, variants and title): its debunk's id and its text in `Strings` (a scan worker
+        # forked from this process reads them without writing to the pages it shares), its kind and language
+        # (a few shared str objects).
+        self._row_doc = Strings()
         self._row_kind: list[str] = []
-        self._row_text: list[str] = []
+        self._row_text = Strings()
         self._row_lang: list[str] = []
         # Per-row facts the candidate features read as arrays: is it a title, its language code, and the
         # token length of its debunk's main claim. Grown by doubling and swapped, so readers never lock.
@@ -224,6 +230,7 @@ class Matcher:
             start = len(self._row_doc)
             keys: list[int] = []
             texts: list[str] = []
+            owners: list[str] = []
             # Rows are tokenised without the query cache: a large pool would fill it, and every later query would
             # then evict a row's entry (in a forked scan worker, a copy-on-write fault per object it releases).
             toks: list[list[str]] = []
@@ -234,11 +241,10 @@ class Matcher:
                 day = day_number(d.published, field="published")
                 rk = []
                 for (kind, text), row_tok in zip(rows, row_toks, strict=True):
-                    key = len(self._row_doc)
+                    key = start + len(keys)
                     lang = detect_lang(text)
-                    self._row_doc.append(d.id)
+                    owners.append(d.id)
                     self._row_kind.append(kind)
-                    self._row_text.append(text)
                     self._row_lang.append(lang if lang != "und" else d.lang)
                     self._set_facts(key, kind, self._row_lang[key], d_len, day, len(rows))
                     rk.append(key)
@@ -246,6 +252,8 @@ class Matcher:
                     texts.append(text)
                     toks.append(row_tok)
                 self._doc_rows[d.id] = tuple(rk)
+            self._row_doc.put(keys, owners)
+            self._row_text.put(keys, texts)
             if vectors is None:
                 vecs = self.embedder.embed([embedding_text(t) for t in texts])
             else:
@@ -327,7 +335,7 @@ class Matcher:
     def _compact_locked(self) -> None:
         keys = [k for ks in self._doc_rows.values() for k in ks]
         keys.sort()
-        self._lex = LexicalIndex(keys, [match_tokens(self._row_text[k]) for k in keys])
+        self._lex = LexicalIndex(keys, [match_tokens(t or "") for t in self._row_text.many(keys)])
         if isinstance(self._dense, NumpyIndex) and len(self._dense) > EXACT_LIMIT:
             karr = self._dense.keys()
             dense = UsearchIndex(self._dense.dim)
@@ -562,11 +570,11 @@ class Matcher:
                     days, side = abs(int(g)), "after" if g > 0 else "before"
                     note += ("; published the day of the post" if days == 0 else
                              f"; published {days} day{'s' if days != 1 else ''} {side} the post")
-                return row_text[row], note
+                return row_text[row] or "", note
 
             return explain
 
-        sel_ids = [row_doc[k] for k in owners[sel_arr].tolist()]  # a withdrawn row keeps its debunk's id
+        sel_ids = cast(list[str], row_doc.many(owners[sel_arr]))  # a withdrawn row keeps its debunk's id
         return [Candidates(sel_ids[bounds[i] : bounds[i + 1]], x[bounds[i] : bounds[i + 1]],
                            explainer(qvs[i].tok_set, bounds[i]), qlangs[i])
                 for i in range(len(texts))]
@@ -606,9 +614,9 @@ class Matcher:
         m = cls(embedder=embedder, scorer=scorer)
         m.dates_saved = bool(meta.get("dates"))
         n = int(meta["next_row"])
-        m._row_doc = [None] * n
+        row_doc: list[str | None] = [None] * n
+        row_text: list[str | None] = [None] * n
         m._row_kind = [""] * n
-        m._row_text = [""] * n
         m._row_lang = [""] * n
         with (path / "docs.jsonl").open(encoding="utf-8") as f:
             for line in f:
@@ -620,10 +628,14 @@ class Matcher:
                 d_len = rec["dlen"] if "dlen" in rec else len(match_tokens(doc.claim))
                 day = day_number(doc.published)
                 for k, kind, lang, text in rec["rows"]:
-                    m._row_doc[k], m._row_kind[k], m._row_lang[k], m._row_text[k] = doc.id, kind, lang, text
+                    # Kinds and languages interned: a few shared objects, not one per row from the JSON.
+                    row_doc[k], m._row_kind[k], m._row_lang[k], row_text[k] = doc.id, intern(kind), intern(lang), text
                     m._set_facts(k, kind, lang, d_len, day, len(rec["rows"]))
                     keys.append(k)
                 m._doc_rows[doc.id] = tuple(keys)
+        m._row_doc.put(range(n), row_doc)
+        m._row_text.put(range(n), row_text)
+        del row_doc, row_text
         m._publish_rows(m._doc_rows.values())
         m._dense = (UsearchIndex.load(path / "dense.usearch") if meta["dense"] == "usearch"
                     else NumpyIndex.load(path / "dense.npz"))
@@ -632,6 +644,6 @@ class Matcher:
             m._views = RowViews.load(path / "views.npz")
         else:  # saved before row views existed: encode the rows now
             live = [k for ks in m._doc_rows.values() for k in ks]
-            m._views.put(live, [match_tokens(m._row_text[k]) for k in live],
-                         [normalize(m._row_text[k]) for k in live])
+            texts = [t or "" for t in m._row_text.many(live)]
+            m._views.put(live, [match_tokens(t) for t in texts], [normalize(t) for t in texts])
         return m

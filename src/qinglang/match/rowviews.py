@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qinglang.arrays import concat_ranges, salted, sorted_lookup
+from qinglang.arrays import salted, sorted_lookup
+from qinglang.match.columns import Flat, Strings
 from qinglang.match.features import _NOSPACE, numbers
 
 if TYPE_CHECKING:
@@ -44,59 +45,6 @@ def _sorted_in(values: np.ndarray, sorted_ref: np.ndarray) -> np.ndarray:
     return sorted_lookup(sorted_ref, values)[1]
 
 
-class _Flat:
-    """Variable-length integer arrays keyed by row: one flat buffer plus a start and a length per key."""
-
-    def __init__(self, dtype: type) -> None:
-        self.data: np.ndarray = np.zeros(1024, dtype=dtype)
-        self.used = 0
-        self.start = np.zeros(1024, dtype=np.int64)
-        self.length = np.zeros(1024, dtype=np.int32)
-
-    def reserve(self, extra: int) -> None:
-        """Room for ``extra`` more values (grown by a quarter at least, so repeated small puts copy rarely)."""
-        if self.used + extra > len(self.data):
-            grown = np.zeros(max(self.used + extra, len(self.data) + len(self.data) // 4), dtype=self.data.dtype)
-            grown[: self.used] = self.data[: self.used]
-            self.data = grown
-
-    def put(self, keys: Sequence[int], arrays: Sequence[np.ndarray]) -> None:
-        lens = np.fromiter(map(len, arrays), dtype=np.int64, count=len(arrays))
-        total = int(lens.sum())
-        self.reserve(total)
-        if total:
-            self.data[self.used : self.used + total] = np.concatenate(arrays)
-        top = max(keys, default=-1)
-        if top >= len(self.start):
-            size = max(2 * len(self.start), top + 1)
-            start, length = np.zeros(size, dtype=np.int64), np.zeros(size, dtype=np.int32)
-            start[: len(self.start)], length[: len(self.length)] = self.start, self.length
-            self.start, self.length = start, length
-        karr = np.asarray(keys, dtype=np.int64)
-        self.start[karr] = self.used + np.cumsum(lens) - lens
-        self.length[karr] = lens
-        self.used += total
-
-    def gather(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The arrays of ``keys`` concatenated, and which of ``keys`` (by position) each value belongs to."""
-        lens = self.length[keys].astype(np.int64)
-        starts = self.start[keys]
-        return self.data[concat_ranges(starts, lens)], np.repeat(np.arange(len(keys)), lens)
-
-    def lengths(self, keys: np.ndarray) -> np.ndarray:
-        return self.length[keys].astype(np.int64)
-
-    def arrays(self, n: int) -> dict[str, np.ndarray]:
-        return {"data": self.data[: self.used], "start": self.start[:n], "length": self.length[:n]}
-
-    @classmethod
-    def from_arrays(cls, data: np.ndarray, start: np.ndarray, length: np.ndarray) -> _Flat:
-        f = cls(data.dtype.type)
-        f.data, f.used = data.copy(), len(data)
-        f.start, f.length = start.astype(np.int64), length.astype(np.int32)
-        return f
-
-
 @dataclass(frozen=True)
 class QueryView:
     """A text's side of the pair features, in the code spaces of a `RowViews`."""
@@ -113,11 +61,11 @@ class RowViews:
     def __init__(self) -> None:
         self.vocab: dict[str, int] = {}
         self.terms: list[str] = []
-        self.toks = _Flat(np.int32)
-        self.bigrams = _Flat(np.int64)
-        self.grams = _Flat(np.int64)
-        self.nums: dict[int, frozenset[str]] = {}
-        self.num_count = np.zeros(1024, dtype=np.int32)  # len(self.nums[key]) by key, 0 without numbers
+        self.toks = Flat(np.int32)
+        self.bigrams = Flat(np.int64)
+        self.grams = Flat(np.int64)
+        self.nums = Strings()  # a row's distinct numbers, sorted and joined by spaces (None: it has none)
+        self.num_count = np.zeros(1024, dtype=np.int32)  # how many distinct numbers by key, 0 without numbers
         self.size = 0  # one past the largest key put
 
     def put(self, keys: Sequence[int], token_lists: Sequence[Sequence[str]], norms: Sequence[str]) -> None:
@@ -144,6 +92,7 @@ class RowViews:
     def _put(self, keys: Sequence[int], token_lists: Sequence[Sequence[str]], norms: Sequence[str]) -> None:
         vocab, terms = self.vocab, self.terms
         tok_arrays, bi_arrays, gram_arrays = [], [], []
+        num_keys, num_values = [], []
         for key, toks, norm in zip(keys, token_lists, norms, strict=True):
             ids = []
             for t in toks:
@@ -158,8 +107,11 @@ class RowViews:
             gram_arrays.append(gram_codes(norm))
             nums = numbers(norm, normalized=True)
             if nums:
-                self.nums[int(key)] = frozenset(nums)
-                self.num_count[key] = len(nums)
+                distinct = sorted(set(nums))
+                num_keys.append(int(key))
+                num_values.append(" ".join(distinct))
+                self.num_count[key] = len(distinct)
+        self.nums.put(num_keys, num_values)
         self.toks.put(keys, tok_arrays)
         self.bigrams.put(keys, bi_arrays)
         self.grams.put(keys, gram_arrays)
@@ -214,7 +166,7 @@ class RowViews:
         for i in np.flatnonzero(out[:, 5]).tolist():
             q_nums = qs[int(q_of[i])].nums
             if q_nums:
-                shared = len(self.nums[int(rows[i])] & q_nums)
+                shared = len(q_nums.intersection((self.nums[int(rows[i])] or "").split(" ")))
                 out[i, 4], out[i, 5] = shared, out[i, 5] - shared
         out[:, 6] = cos
         out[:, 7] = g_shared / np.maximum(n_grams[q_of], 1)
@@ -245,9 +197,9 @@ class RowViews:
                                          "n_terms": np.asarray([len(self.terms)], dtype=np.int64)}
         for name, flat in (("toks", self.toks), ("bigrams", self.bigrams), ("grams", self.grams)):
             arrays.update({f"{name}_{k}": v for k, v in flat.arrays(self.size).items()})
-        keys = sorted(self.nums)
-        arrays["num_keys"] = np.asarray(keys, dtype=np.int64)
-        arrays["num_values"] = _blob("\n".join(" ".join(sorted(self.nums[k])) for k in keys))
+        keys = np.flatnonzero(self.num_count[: self.size])
+        arrays["num_keys"] = keys.astype(np.int64)
+        arrays["num_values"] = _blob("\n".join(s or "" for s in self.nums.many(keys)))
         with Path(path).open("wb") as f:
             np.savez(f, **arrays)
 
@@ -258,16 +210,15 @@ class RowViews:
         text = bytes(z["terms"]).decode("utf-8")
         v.terms = text.split("\n") if int(z["n_terms"][0]) else []
         v.vocab = {t: i for i, t in enumerate(v.terms)}
-        v.toks = _Flat.from_arrays(z["toks_data"], z["toks_start"], z["toks_length"])
-        v.bigrams = _Flat.from_arrays(z["bigrams_data"], z["bigrams_start"], z["bigrams_length"])
-        v.grams = _Flat.from_arrays(z["grams_data"], z["grams_start"], z["grams_length"])
+        v.toks = Flat.from_arrays(z["toks_data"], z["toks_start"], z["toks_length"])
+        v.bigrams = Flat.from_arrays(z["bigrams_data"], z["bigrams_start"], z["bigrams_length"])
+        v.grams = Flat.from_arrays(z["grams_data"], z["grams_start"], z["grams_length"])
         nums = bytes(z["num_values"]).decode("utf-8")
-        v.nums = {int(k): frozenset(s.split(" ")) for k, s in zip(z["num_keys"], nums.split("\n") if nums else [],
-                                                                    strict=True)}
+        num_keys, num_values = z["num_keys"].tolist(), nums.split("\n") if nums else []
+        v.nums.put(num_keys, num_values)
         v.size = len(v.toks.start)
         v.num_count = np.zeros(max(v.size, 1024), dtype=np.int32)
-        for k, ns in v.nums.items():
-            v.num_count[k] = len(ns)
+        v.num_count[np.asarray(num_keys, dtype=np.int64)] = [len(s.split(" ")) for s in num_values]
         return v
 
 
