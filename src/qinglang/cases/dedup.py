@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import chain, islice
+from itertools import chain
 
 import numpy as np
 from datasketch import MinHash, MinHashLSH
@@ -266,7 +266,8 @@ class DedupIndex:
             self._cases.append(case_id)
             self._members.setdefault(case_id, []).append(slot)
             if self.lsh is not None:  # a bucket is a set: a case already in it is not added twice
-                self.lsh.insert(case_id, sig.minhash, check_duplication=False)
+                for key, table in zip(self._band_keys(sig.minhash), self.lsh.hashtables, strict=True):
+                    table.insert(key, case_id)
 
     def text_case(self, text: str, below: int | None = None) -> int | None:
         """The oldest case holding the same normalised text or a near-duplicate (Jaccard >= THRESHOLD); with
@@ -287,19 +288,20 @@ class DedupIndex:
             cases = self._lsh_cases(sig.minhash)
         if below is not None:
             cases = cases[: bisect_left(cases, below)]
-        sketch, codes, members = sig.sketch, self._codes, self._members
+        sketch, codes = sig.sketch, self._codes
         need = (THRESHOLD - ESTIMATE_MARGIN) * SKETCH
         # Members listed case by case, oldest case first, so that the first qualifying member belongs to the oldest
-        # case; taken a block at a time (the first block is small: the oldest candidate usually qualifies). The
+        # case; checked a block at a time (the first block is small: the oldest candidate usually qualifies). The
         # sketch (one NumPy comparison per block) drops the clearly dissimilar, then the exact Jaccard
         # decides, a few members at a time.
-        pending = chain.from_iterable(members[c] for c in cases)
-        size = _CHECK_BLOCK
-        while len(slots := np.fromiter(islice(pending, size), dtype=np.int64)):
-            size *= 4
-            slots = slots[_agreement(self._sketches[slots], sketch) >= need]
-            for b in range(0, len(slots), _CHECK_BLOCK):
-                sub = slots[b : b + _CHECK_BLOCK].tolist()
+        slots = np.fromiter(chain.from_iterable(map(self._members.__getitem__, cases)), dtype=np.int64)
+        lo, size = 0, _CHECK_BLOCK
+        while lo < len(slots):
+            block = slots[lo : lo + size]
+            lo, size = lo + size, size * 4
+            block = block[_agreement(self._sketches[block], sketch) >= need]
+            for b in range(0, len(block), _CHECK_BLOCK):
+                sub = block[b : b + _CHECK_BLOCK].tolist()
                 similar = jaccards(sig.codes, [codes[slot] for slot in sub]) >= THRESHOLD
                 if similar.any():
                     return self._cases[sub[int(np.argmax(similar))]]
@@ -310,16 +312,23 @@ class DedupIndex:
         read from the same hash tables as one union of the bands' sets (its per-key insertions dominated dedup
         once the buckets were crowded). A band's key is its slice of the byte-swapped values (``lsh._H`` swaps
         each slice)."""
+        assert self.lsh is not None
+        keys = self._band_keys(minhash)
+        return sorted(set().union(*(table.get(key) for key, table in zip(keys, self.lsh.hashtables, strict=True))))
+
+    def _band_keys(self, minhash: MinHash) -> list[bytes]:
+        """The LSH's key of each band for ``minhash``: its slice of the byte-swapped values (``lsh._H`` swaps each
+        slice), cut from one swap of all the values. Texts are inserted into the LSH's band tables with these keys
+        directly (`add_text`): ``MinHashLSH.insert`` also keeps a list of every key's band hashes, for removals this
+        index never makes, and that bookkeeping cost as much as the rest of an insert."""
         lsh = self.lsh
         assert lsh is not None
         if lsh._H != lsh._byteswap:  # a hash function configured on the LSH: its own key per band
             raw = minhash.hashvalues
-            keys = [lsh._H(raw[start:end]) for start, end in lsh.hashranges]
-        else:
-            swapped = minhash.hashvalues.byteswap().tobytes()
-            width = minhash.hashvalues.itemsize
-            keys = [swapped[start * width : end * width] for start, end in lsh.hashranges]
-        return sorted(set().union(*(table.get(key) for key, table in zip(keys, lsh.hashtables, strict=True))))
+            return [lsh._H(raw[start:end]) for start, end in lsh.hashranges]
+        swapped = minhash.hashvalues.byteswap().tobytes()
+        width = minhash.hashvalues.itemsize
+        return [swapped[start * width : end * width] for start, end in lsh.hashranges]
 
     def pdq_case(self, pdq: str) -> int | None:
         best: tuple[int, int] | None = None
