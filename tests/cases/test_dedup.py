@@ -115,10 +115,10 @@ def test_lsh_candidates_are_the_datasketch_query() -> None:
         index.add_text(base + f" ref {i:04d} office {i % 7}" + " extra words" * (i % 5), case_id=100 + i)
     assert index.lsh is not None
     for text in (base, base + " ref 0003 office 3", "Completely unrelated text about a football match tonight"):
-        mh = dedup.signature(text).minhash
-        assert mh is not None
-        assert index._lsh_cases(mh) == sorted(index.lsh.query(mh))
-    assert len(index._lsh_cases(dedup.signature(base).minhash)) > 10  # type: ignore[arg-type]
+        sig = dedup.signature(text)
+        assert sig.values is not None and sig.minhash is not None
+        assert index._lsh_cases(sig.values) == sorted(index.lsh.query(sig.minhash))
+    assert len(index._lsh_cases(dedup.signature(base).values)) > 10  # type: ignore[arg-type]
 
 
 def test_a_large_case_is_found_through_any_member() -> None:

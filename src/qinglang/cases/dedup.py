@@ -98,13 +98,19 @@ def _permutations() -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class TextSig:
-    """A report text's dedup form: normalised, and (when long enough) its shingle codes (sorted), MinHash (for
-    the LSH) and one-byte sketch (to pre-check candidates)."""
+    """A report text's dedup form: normalised, and (when long enough) its shingle codes (sorted), MinHash values
+    (for the LSH) and one-byte sketch (to pre-check candidates). The values are kept as the array the LSH keys are
+    cut from: building a datasketch `MinHash` around them cost more than the lookup that reads them."""
 
     norm: str
     codes: np.ndarray | None = None
-    minhash: MinHash | None = None
+    values: np.ndarray | None = None
     sketch: np.ndarray | None = None
+
+    @property
+    def minhash(self) -> MinHash | None:
+        """The values as a datasketch `MinHash` (the hash values `MinHash.update` would give the shingles)."""
+        return _minhash(self.values) if self.values is not None else None
 
 
 def _minhash(values: np.ndarray) -> MinHash:
@@ -122,7 +128,7 @@ def compute(text: str) -> TextSig:
     codes = _shingles(norm)
     with np.errstate(over="ignore"):
         values = (_fmix32(codes)[:, None] * a + b).min(axis=0)
-    return TextSig(norm, codes, _minhash(values[:NUM_PERM].copy()), values.astype(np.uint8))
+    return TextSig(norm, codes, values[:NUM_PERM].copy(), values.astype(np.uint8))
 
 
 _CACHE: OrderedDict[str, TextSig] = OrderedDict()  # a text is looked up and indexed more than once
@@ -150,13 +156,13 @@ Portable = tuple[str, np.ndarray | None, np.ndarray | None, np.ndarray | None]
 def portable(text: str) -> Portable:
     """`compute` in a form that crosses a process boundary cheaply (see `remember`)."""
     sig = compute(text)
-    return sig.norm, sig.codes, sig.minhash.hashvalues if sig.minhash is not None else None, sig.sketch
+    return sig.norm, sig.codes, sig.values, sig.sketch
 
 
 def remember(text: str, form: Portable) -> None:
     """Cache a signature computed elsewhere (an analysis helper process) by `portable`."""
     norm, codes, values, sketch = form
-    _remember(text, TextSig(norm, codes, _minhash(values) if values is not None else None, sketch))
+    _remember(text, TextSig(norm, codes, values, sketch))
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
@@ -257,7 +263,7 @@ class DedupIndex:
         if sig.norm in self.exact:  # indexed already, or a repost: its near-duplicates already find that case
             return
         self.exact[sig.norm] = case_id
-        if sig.minhash is not None and sig.codes is not None and sig.sketch is not None:
+        if sig.values is not None and sig.codes is not None and sig.sketch is not None:
             slot = len(self._cases)
             if slot == len(self._sketches):
                 self._sketches = np.concatenate([self._sketches, np.zeros_like(self._sketches)])
@@ -266,7 +272,7 @@ class DedupIndex:
             self._cases.append(case_id)
             self._members.setdefault(case_id, []).append(slot)
             if self.lsh is not None:  # a bucket is a set: a case already in it is not added twice
-                for key, table in zip(self._band_keys(sig.minhash), self.lsh.hashtables, strict=True):
+                for key, table in zip(self._band_keys(sig.values), self.lsh.hashtables, strict=True):
                     table.insert(key, case_id)
 
     def text_case(self, text: str, below: int | None = None) -> int | None:
@@ -280,12 +286,12 @@ class DedupIndex:
         if sig.norm in self.exact:
             found = self.exact[sig.norm]
             return found if below is None or found < below else None
-        if sig.minhash is None or sig.codes is None or sig.sketch is None:
+        if sig.values is None or sig.codes is None or sig.sketch is None:
             return None
         if self.lsh is None:  # a small index: every case is a candidate
             cases = sorted(self._members)
         else:
-            cases = self._lsh_cases(sig.minhash)
+            cases = self._lsh_cases(sig.values)
         if below is not None:
             cases = cases[: bisect_left(cases, below)]
         sketch, codes = sig.sketch, self._codes
@@ -307,27 +313,25 @@ class DedupIndex:
                     return self._cases[sub[int(np.argmax(similar))]]
         return None
 
-    def _lsh_cases(self, minhash: MinHash) -> list[int]:
-        """The cases with a member sharing a band with ``minhash``, ascending: what ``MinHashLSH.query`` returns,
-        read from the same hash tables as one union of the bands' sets (its per-key insertions dominated dedup
-        once the buckets were crowded). A band's key is its slice of the byte-swapped values (``lsh._H`` swaps
-        each slice)."""
+    def _lsh_cases(self, values: np.ndarray) -> list[int]:
+        """The cases with a member sharing a band with the MinHash ``values``, ascending: what ``MinHashLSH.query``
+        returns, read from the same hash tables as one union of the bands' sets (its per-key insertions dominated
+        dedup once the buckets were crowded)."""
         assert self.lsh is not None
-        keys = self._band_keys(minhash)
+        keys = self._band_keys(values)
         return sorted(set().union(*(table.get(key) for key, table in zip(keys, self.lsh.hashtables, strict=True))))
 
-    def _band_keys(self, minhash: MinHash) -> list[bytes]:
-        """The LSH's key of each band for ``minhash``: its slice of the byte-swapped values (``lsh._H`` swaps each
-        slice), cut from one swap of all the values. Texts are inserted into the LSH's band tables with these keys
-        directly (`add_text`): ``MinHashLSH.insert`` also keeps a list of every key's band hashes, for removals this
-        index never makes, and that bookkeeping cost as much as the rest of an insert."""
+    def _band_keys(self, values: np.ndarray) -> list[bytes]:
+        """The LSH's key of each band for the MinHash ``values``: its slice of the byte-swapped values (``lsh._H``
+        swaps each slice), cut from one swap of all the values. Texts go into the LSH's band tables with these keys
+        directly (`add_text`): ``MinHashLSH.insert`` also keeps a list of every key's band hashes, for removals
+        this index never makes, and that bookkeeping cost as much as the rest of an insert."""
         lsh = self.lsh
         assert lsh is not None
         if lsh._H != lsh._byteswap:  # a hash function configured on the LSH: its own key per band
-            raw = minhash.hashvalues
-            return [lsh._H(raw[start:end]) for start, end in lsh.hashranges]
-        swapped = minhash.hashvalues.byteswap().tobytes()
-        width = minhash.hashvalues.itemsize
+            return [lsh._H(values[start:end]) for start, end in lsh.hashranges]
+        swapped = values.byteswap().tobytes()
+        width = values.itemsize
         return [swapped[start * width : end * width] for start, end in lsh.hashranges]
 
     def pdq_case(self, pdq: str) -> int | None:

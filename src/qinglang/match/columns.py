@@ -3,11 +3,10 @@ flat buffer plus a start and a length per key.
 
 Readers never lock: `put` writes past the end that readers know of, and swaps in larger arrays when needed.
 
-`Strings` keeps text in one UTF-8 buffer rather than a list of str. Besides costing about 45 bytes a row less,
-reading it writes nothing: every read of a Python object writes its reference count into the page that holds
-it, so a scan worker forked from a process holding a million debunk rows copied a page for nearly every row it
-read (copy-on-write faults, each costing microseconds). A read builds a new str instead, and the buffer's pages
-stay shared with the parent.
+`Strings` keeps text in one UTF-8 buffer rather than a list of str, so that reading it writes nothing. Every
+read of a Python object writes its reference count into the page that holds it, so a scan worker forked from a
+process holding a million debunk rows copied a page for nearly every row it read (copy-on-write faults, each
+costing microseconds). A read builds a new str instead, and the buffer's pages stay shared with the parent.
 """
 
 from __future__ import annotations
@@ -17,8 +16,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from qinglang.arrays import concat_ranges
-
-_BYTES = np.zeros(0, dtype=np.uint8)
 
 
 class Flat:
@@ -39,10 +36,14 @@ class Flat:
 
     def put(self, keys: Sequence[int], arrays: Sequence[np.ndarray]) -> None:
         lens = np.fromiter(map(len, arrays), dtype=np.int64, count=len(arrays))
+        self.put_joined(keys, np.concatenate(arrays) if len(arrays) else self.data[:0], lens)
+
+    def put_joined(self, keys: Sequence[int], values: np.ndarray, lens: np.ndarray) -> None:
+        """`put` of arrays given joined: ``values`` holds them one after another, ``lens`` their lengths."""
         total = int(lens.sum())
         self.reserve(total)
         if total:
-            self.data[self.used : self.used + total] = np.concatenate(arrays)
+            self.data[self.used : self.used + total] = values
         top = max(keys, default=-1)
         if top >= len(self.start):
             size = max(2 * len(self.start), top + 1)
@@ -88,8 +89,9 @@ class Strings:
     def put(self, keys: Sequence[int], values: Sequence[str | None]) -> None:
         if not len(keys):
             return
-        self._flat.put(keys, [_BYTES if v is None else np.frombuffer(v.encode("utf-8"), dtype=np.uint8)
-                              for v in values])
+        encoded = [b"" if v is None else v.encode("utf-8") for v in values]
+        self._flat.put_joined(keys, np.frombuffer(b"".join(encoded), dtype=np.uint8),
+                              np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)))
         top = max(keys)
         present = self._present
         if top >= len(present):
