@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import chain
+from itertools import chain, islice
 
 import numpy as np
 from datasketch import MinHash, MinHashLSH
@@ -300,11 +300,10 @@ class DedupIndex:
         # case; checked a block at a time (the first block is small: the oldest candidate usually qualifies). The
         # sketch (one NumPy comparison per block) drops the clearly dissimilar, then the exact Jaccard
         # decides, a few members at a time.
-        slots = np.fromiter(chain.from_iterable(map(self._members.__getitem__, cases)), dtype=np.int64)
-        lo, size = 0, _CHECK_BLOCK
-        while lo < len(slots):
-            block = slots[lo : lo + size]
-            lo, size = lo + size, size * 4
+        pending = chain.from_iterable(map(self._members.__getitem__, cases))  # listed as far as checked only
+        size = _CHECK_BLOCK
+        while len(block := np.fromiter(islice(pending, size), dtype=np.int64)):
+            size *= 4
             block = block[_agreement(self._sketches[block], sketch) >= need]
             for b in range(0, len(block), _CHECK_BLOCK):
                 sub = block[b : b + _CHECK_BLOCK].tolist()
