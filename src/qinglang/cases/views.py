@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from qinglang.auth.policy import Principal
+from qinglang.auth.policy import Principal, has
+from qinglang.store.db import Database
 from qinglang.store.models import Case, Decision, Report
 
 
@@ -43,3 +44,16 @@ def decision_dict(d: Decision) -> dict[str, Any]:
     return {"id": d.id, "action": d.action, "ground": d.ground, "facts": d.facts, "org_id": d.org_id,
             "automated_detection": d.automated_detection, "automated_decision": d.automated_decision,
             "refer_to_org_id": d.refer_to_org_id, "debunk_id": d.debunk_id, "created_at": d.created_at.isoformat()}
+
+
+def suggested_debunks(db: Database, p: Principal, debunk_id: int | None, text: str,
+                      lang: str) -> list[dict[str, Any]] | None:
+    """For those who may act on a case while no debunk is linked to it: the published debunks the matcher finds for
+    its content in the bands `match` and `possible` (`possible` is meant for exactly this reader), any of which a
+    `label` decision may name. None for everyone else and once a debunk is linked (the console and the API show
+    nothing then)."""
+    if debunk_id is not None or not has(p, "cases:act"):
+        return None
+    from qinglang.match.store_source import suggest_debunks
+
+    return suggest_debunks(db, text, lang=lang)

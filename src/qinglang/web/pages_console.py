@@ -135,11 +135,7 @@ def case_page_context(request: Request, p: Principal, case_id: int) -> dict[str,
     db, lang = app_db(request), pick_lang(request)
     with db.read() as s:
         ctx = case_context(s, p, case_id, lang)
-    ctx["suggestions"] = []
-    if ctx["may_act"] and ctx["debunk"] is None:
-        from qinglang.match.store_source import suggest_debunks
-
-        ctx["suggestions"] = suggest_debunks(db, ctx["text"], lang=lang)
+    ctx["suggestions"] = views.suggested_debunks(db, p, ctx["detail"]["debunk_id"], ctx["text"], lang) or []
     return ctx
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from qinglang.api.deps import DB, CurrentPrincipal
-from qinglang.auth.policy import has, require_case, scope_cases
+from qinglang.auth.policy import require_case, scope_cases
 from qinglang.cases import views
 from qinglang.errors import NotFound
 from qinglang.store.models import Case
@@ -46,8 +46,7 @@ def get_case(case_id: int, db: DB, p: CurrentPrincipal,
         require_case(p, case)
         out = views.case_detail(s, case, p)
         text = views.content_text(case, out)
-    if out["debunk_id"] is None and has(p, "cases:act"):
-        from qinglang.match.store_source import suggest_debunks
-
-        out["suggested_debunks"] = suggest_debunks(db, text, lang=lang)
+    suggestions = views.suggested_debunks(db, p, out["debunk_id"], text, lang)
+    if suggestions is not None:
+        out["suggested_debunks"] = suggestions
     return out
