@@ -163,11 +163,11 @@ class RowViews:
         out[:, 2] = np.where(b_len > 0, b_shared / np.maximum(b_len, 1), 0.0)
         out[:, 3] = g_shared / np.maximum(g_len, 1)
         out[:, 5] = self.num_count[rows]  # numbers of the row missing from the text, corrected below if it has any
-        for i in np.flatnonzero(out[:, 5]).tolist():
-            q_nums = qs[int(q_of[i])].nums
-            if q_nums:
-                shared = len(q_nums.intersection((self.nums[int(rows[i])] or "").split(" ")))
-                out[i, 4], out[i, 5] = shared, out[i, 5] - shared
+        has_nums = np.asarray([bool(q.nums) for q in qs], dtype=bool)
+        both = np.flatnonzero((out[:, 5] > 0) & has_nums[q_of])
+        for i, row_nums in zip(both.tolist(), self.nums.many(rows[both]), strict=True):
+            shared = len(qs[int(q_of[i])].nums.intersection((row_nums or "").split(" ")))
+            out[i, 4], out[i, 5] = shared, out[i, 5] - shared
         out[:, 6] = cos
         out[:, 7] = g_shared / np.maximum(n_grams[q_of], 1)
         # The text's terms covered by all the debunk's rows in its script together, and by its title alone.
