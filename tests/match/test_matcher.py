@@ -150,6 +150,19 @@ def test_invalid_docs_rejected() -> None:
     assert m.match("anything") == []
 
 
+def test_a_refused_upsert_changes_nothing() -> None:
+    m = Matcher([ClaimDoc("ufo", "A UFO landed in a wheat field in Kansas last night")], embedder=get_embedder())
+    with pytest.raises(Invalid):  # the second debunk's date is refused: neither is indexed, the first is kept
+        m.upsert([ClaimDoc("moon", "The moon landing was filmed in a studio", lang="en"),
+                  ClaimDoc("late", "疫苗含有追踪芯片", lang="zh", published="someday")])  # type: ignore[arg-type]
+    assert "moon" not in m and "ufo" in m
+    m.upsert([ClaimDoc("chip", "疫苗里有追踪芯片", lang="zh")])
+    hit = m.match("疫苗有芯片", top_k=1)[0]
+    assert hit.id == "chip" and hit.matched_text == "疫苗里有追踪芯片"
+    assert "shared key terms" in hit.explanation  # its row kept its own language (lexical evidence counted)
+    assert _top(m, "aliens landed their spaceship on a Kansas farm") == "ufo"
+
+
 def test_save_load_round_trip_without_reembedding(matcher: Matcher, tmp_path: Path) -> None:
     m = Matcher(POOL)
     m.upsert([ClaimDoc("late", "Chewing gum stays in your stomach for seven years")])  # lives in the delta

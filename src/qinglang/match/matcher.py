@@ -225,12 +225,15 @@ class Matcher:
         for d in docs:
             _validate(d)
         latest = {d.id: d for d in docs}
+        days = {i: day_number(d.published, field="published") for i, d in latest.items()}  # may refuse: before changes
         with self._write:
             self._remove_locked([i for i in latest if i in self._docs])
             start = len(self._row_doc)
             keys: list[int] = []
             texts: list[str] = []
             owners: list[str] = []
+            kinds: list[str] = []
+            langs: list[str] = []
             # Rows are tokenised without the query cache: a large pool would fill it, and every later query would
             # then evict a row's entry (in a forked scan worker, a copy-on-write fault per object it releases).
             toks: list[list[str]] = []
@@ -238,22 +241,25 @@ class Matcher:
                 rows = _rows_of(d)
                 row_toks = [match_tokens(text) for _, text in rows]
                 d_len = len(row_toks[0])  # the main claim is the first row
-                day = day_number(d.published, field="published")
                 rk = []
                 for (kind, text), row_tok in zip(rows, row_toks, strict=True):
                     key = start + len(keys)
                     lang = detect_lang(text)
-                    owners.append(d.id)
-                    self._row_kind.append(kind)
-                    self._row_lang.append(lang if lang != "und" else d.lang)
-                    self._set_facts(key, kind, self._row_lang[key], d_len, day, len(rows))
+                    lang = lang if lang != "und" else d.lang
+                    self._set_facts(key, kind, lang, d_len, days[d.id], len(rows))
                     rk.append(key)
                     keys.append(key)
+                    owners.append(d.id)
+                    kinds.append(kind)
+                    langs.append(lang)
                     texts.append(text)
                     toks.append(row_tok)
                 self._doc_rows[d.id] = tuple(rk)
+            # The row columns grow together (a row's key is its position in each).
             self._row_doc.put(keys, owners)
             self._row_text.put(keys, texts)
+            self._row_kind.extend(kinds)
+            self._row_lang.extend(langs)
             if vectors is None:
                 vecs = self.embedder.embed([embedding_text(t) for t in texts])
             else:
