@@ -156,6 +156,10 @@ def test_a_refused_upsert_changes_nothing() -> None:
         m.upsert([ClaimDoc("moon", "The moon landing was filmed in a studio", lang="en"),
                   ClaimDoc("late", "疫苗含有追踪芯片", lang="zh", published="someday")])  # type: ignore[arg-type]
     assert "moon" not in m and "ufo" in m
+    with pytest.raises(Invalid):  # vectors of the wrong shape: refused before anything changes
+        m.upsert([ClaimDoc("moon", "The moon landing was filmed in a studio", lang="en")],
+                 vectors=np.zeros((2, 512), dtype=np.float32))
+    assert "moon" not in m
     m.upsert([ClaimDoc("chip", "疫苗里有追踪芯片", lang="zh")])
     hit = m.match("疫苗有芯片", top_k=1)[0]
     assert hit.id == "chip" and hit.matched_text == "疫苗里有追踪芯片"

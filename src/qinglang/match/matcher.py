@@ -225,7 +225,14 @@ class Matcher:
         for d in docs:
             _validate(d)
         latest = {d.id: d for d in docs}
-        days = {i: day_number(d.published, field="published") for i, d in latest.items()}  # may refuse: before changes
+        # What may be refused is checked before anything changes: dates, and the shape of given vectors.
+        days = {i: day_number(d.published, field="published") for i, d in latest.items()}
+        doc_rows = {i: _rows_of(d) for i, d in latest.items()}
+        n_rows = sum(map(len, doc_rows.values()))
+        if vectors is not None:
+            vectors = np.asarray(vectors, dtype=np.float32)
+            if vectors.shape != (n_rows, self._dense.dim):
+                raise Invalid(f"expected vectors of shape {(n_rows, self._dense.dim)}, got {vectors.shape}")
         with self._write:
             self._remove_locked([i for i in latest if i in self._docs])
             start = len(self._row_doc)
@@ -238,7 +245,7 @@ class Matcher:
             # then evict a row's entry (in a forked scan worker, a copy-on-write fault per object it releases).
             toks: list[list[str]] = []
             for d in latest.values():
-                rows = _rows_of(d)
+                rows = doc_rows[d.id]
                 row_toks = [match_tokens(text) for _, text in rows]
                 d_len = len(row_toks[0])  # the main claim is the first row
                 rk = []
@@ -260,12 +267,7 @@ class Matcher:
             self._row_text.put(keys, texts)
             self._row_kind.extend(kinds)
             self._row_lang.extend(langs)
-            if vectors is None:
-                vecs = self.embedder.embed([embedding_text(t) for t in texts])
-            else:
-                vecs = np.asarray(vectors, dtype=np.float32)
-                if vecs.shape != (len(texts), self._dense.dim):
-                    raise Invalid(f"expected vectors of shape {(len(texts), self._dense.dim)}, got {vecs.shape}")
+            vecs = self.embedder.embed([embedding_text(t) for t in texts]) if vectors is None else vectors
             karr = np.arange(start, start + len(keys), dtype=np.int64)
             if len(self._lex) == 0 and len(self._dense) == 0:
                 # Bulk build: one fresh index of the right kind, one BM25 main segment.
