@@ -234,12 +234,14 @@ def match_text(
 SUGGESTED_BANDS = ("match", "possible")
 
 
-def suggest_debunks(db: Database, text: str, *, top_k: int = 3, lang: str = "en") -> list[dict[str, Any]]:
-    """The published debunks a reviewer or org agent may label ``text`` with: `match_text`'s hits in the bands
-    `match` and `possible` (the band meant for a human to confirm)."""
+def suggest_debunks(db: Database, text: str, *, top_k: int = 3, lang: str = "en",
+                    date: object = None) -> list[dict[str, Any]]:
+    """The published debunks worth showing a person for ``text``: `match_text`'s hits in the bands `match` and
+    `possible` (the band meant for a human to judge). What a reviewer or org agent may label a case with, and what
+    the public /check page answers."""
     if not text.strip():
         return []
-    return [h for h in match_text(db, text, top_k=top_k, lang=lang) if h["band"] in SUGGESTED_BANDS]
+    return [h for h in match_text(db, text, top_k=top_k, lang=lang, date=date) if h["band"] in SUGGESTED_BANDS]
 
 
 def semantic_debunk_ids(db: Database, q: str, *, limit: int = 20) -> list[int]:

@@ -17,7 +17,6 @@ from qinglang.taxonomy import CATEGORIES
 from qinglang.web.render import app_db, app_settings, pick_lang, redirect, render
 
 router = APIRouter(include_in_schema=False)
-SHOWN_BANDS = ("match", "possible")
 MAX_IMAGE_MB = MAX_IMAGE_BYTES // (1024 * 1024)
 
 
@@ -34,10 +33,9 @@ def check(request: Request, text: Annotated[str, Query(max_length=5000)] = "",
         ctx.update(asked=False, error="date")
         return render(request, "check.html", {**ctx, "results": results}, status=422)
     if text.strip():
-        from qinglang.match.store_source import match_text
+        from qinglang.match.store_source import suggest_debunks
 
-        hits = match_text(app_db(request), text, top_k=5, lang=pick_lang(request), date=posted)
-        results = [r for r in hits if r.get("band") in SHOWN_BANDS]
+        results = suggest_debunks(app_db(request), text, top_k=5, lang=pick_lang(request), date=posted)
     return render(request, "check.html", {**ctx, "results": results})
 
 
