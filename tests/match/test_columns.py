@@ -8,8 +8,8 @@ from qinglang.match.columns import Strings
 def test_strings_read_back_what_was_put() -> None:
     s = Strings()
     values = ["claim 一", "", "变体 variant 😀", None, "x" * 5000]
-    for v in values:
-        s.append(v)
+    for k, v in enumerate(values):  # one at a time, as a server publishes debunks
+        s.put([k], [v])
     assert len(s) == len(values)
     assert [s[k] for k in range(len(values))] == values
     assert s.many([4, 0, 2, 3, 0]) == [values[4], values[0], values[2], None, values[0]]

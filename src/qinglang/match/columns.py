@@ -101,9 +101,6 @@ class Strings:
         self._present = present
         self.size = max(self.size, top + 1)
 
-    def append(self, value: str | None) -> None:
-        self.put([self.size], [value])
-
     def __getitem__(self, key: int) -> str | None:
         if not 0 <= key < self.size or not self._present[key]:
             return None
