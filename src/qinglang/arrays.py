@@ -41,3 +41,44 @@ def salted(codes: np.ndarray, owner: np.ndarray) -> np.ndarray:
     salt = (owner.astype(np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
     salt ^= salt >> np.uint64(29)
     return codes.astype(np.int64) ^ salt.view(np.int64)
+
+
+_HASH = np.uint64(0x9E3779B97F4A7C15)
+_TABLE_MIN = 2048  # below this many values a binary search of each is cheaper than building the table
+
+
+def contains(sorted_ref: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Which ``values`` occur in ``sorted_ref`` (sorted, distinct; both int64): ``sorted_lookup(...)[1]``, with a
+    hashed table in front. Most values looked up are absent (a candidate row's n-grams against a text's), and
+    looking one up in a table of about 64 slots per reference value costs a fraction of a binary search; only the
+    values whose slot is taken (the present ones, and about 1.5 % of the absent) are searched."""
+    if len(values) < _TABLE_MIN or not len(sorted_ref):
+        return sorted_lookup(sorted_ref, values)[1]
+    sorted_ref, values = sorted_ref.astype(np.int64, copy=False), values.astype(np.int64, copy=False)
+    bits = min(max(int(len(sorted_ref)).bit_length() + 6, 12), 22)
+    shift = np.uint64(64 - bits)
+    table = np.zeros(1 << bits, dtype=bool)
+    table[(sorted_ref.view(np.uint64) * _HASH) >> shift] = True
+    maybe = np.flatnonzero(table[(values.view(np.uint64) * _HASH) >> shift])
+    out = np.zeros(len(values), dtype=bool)
+    if len(maybe):
+        out[maybe] = sorted_lookup(sorted_ref, values[maybe])[1]
+    return out
+
+
+def kth_largest(values: np.ndarray, k: int) -> np.generic:
+    """The ``k``-th largest of ``values`` (1 <= k <= len(values)), as a scalar of their type."""
+    return np.partition(values, len(values) - k)[len(values) - k]
+
+
+def top_positions(values: np.ndarray, k: int) -> np.ndarray:
+    """Positions, ascending, of every value at least the ``k``-th largest (all of them tied with it included;
+    everything if there are at most ``k``). On a long array the k-th largest of every fourth value comes first: at
+    least ``k`` values reach it, and only those are partitioned (a quarter of the work of partitioning them all)."""
+    n = len(values)
+    if n <= k:
+        return np.arange(n)
+    if n >= max(8 * k, 2048):
+        cand = np.flatnonzero(values >= kth_largest(values[::4], k))
+        return cand[values[cand] >= kth_largest(values[cand], k)]
+    return np.flatnonzero(values >= kth_largest(values, k))

@@ -192,9 +192,13 @@ class NumpyIndex(ClaimIndex):
             return out_k, out_s
         sims = queries @ mat[:n].T
         kk = min(k, n)
-        part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk] if kk < n else np.tile(np.arange(n), (len(queries), 1))
+        # Each row's k-th best of every fourth similarity first (at least k reach it), so that only a few times k
+        # candidates per query are sorted (`arrays.top_positions`, for all queries at once).
+        sample = sims[:, ::4] if n >= max(8 * kk, 2048) else sims
+        floor = np.partition(sample, sample.shape[1] - kk, axis=1)[:, sample.shape[1] - kk]
         for i in range(len(queries)):
-            order = part[i][np.argsort(-sims[i, part[i]], kind="stable")]
+            cand = np.flatnonzero(sims[i] >= floor[i])
+            order = cand[np.argsort(-sims[i, cand], kind="stable")[:kk]]
             out_k[i, :kk] = ks[order]
             out_s[i, :kk] = sims[i, order]
         return out_k, out_s

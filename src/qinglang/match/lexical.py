@@ -22,7 +22,7 @@ import bm25s
 import numpy as np
 import scipy.sparse as sp
 
-from qinglang.arrays import concat_ranges, salted, sorted_distinct, sorted_lookup
+from qinglang.arrays import concat_ranges, kth_largest, salted, sorted_distinct, sorted_lookup, top_positions
 from qinglang.text.normalize import normalize
 from qinglang.text.segment import tokens as _segment
 
@@ -109,10 +109,8 @@ class LexScores:
         out: list[tuple[int, float]] = []
         scores = self.main_scores
         if len(scores) and k > 0:
-            kk = min(k, len(scores))
-            part = np.argpartition(-scores, kk - 1)[:kk]
-            sel = np.flatnonzero(scores >= scores[part].min())  # every row tied with the k-th best too
-            sel = sel[np.lexsort((self.main_keys[sel], -scores[sel]))][:kk]
+            sel = top_positions(scores, k)  # every row tied with the k-th best too
+            sel = sel[np.lexsort((self.main_keys[sel], -scores[sel]))][:k]
             out.extend((int(self.main_keys[i]), float(scores[i])) for i in sel if scores[i] > 0)
         out.extend((key, s) for key, s in self.delta.items() if s > 0)
         out.sort(key=lambda x: (-x[1], x[0]))
@@ -351,7 +349,7 @@ class _Main:
         tops = []
         for pos, sc in approx:
             if len(sc) > RESCORE:
-                kth = sc[np.argpartition(-sc, RESCORE - 1)[RESCORE - 1]]
+                kth = kth_largest(sc, RESCORE)
                 above = pos[sc > kth]
                 pos = np.concatenate([above, np.sort(pos[sc == kth])[: RESCORE - len(above)]])
             tops.append(np.sort(pos))

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qinglang.arrays import salted, sorted_lookup
+from qinglang.arrays import contains, salted
 from qinglang.match.columns import Flat, Strings
 from qinglang.match.features import _NOSPACE, numbers
 
@@ -42,7 +42,7 @@ def gram_codes(norm: str) -> np.ndarray:
 
 def _sorted_in(values: np.ndarray, sorted_ref: np.ndarray) -> np.ndarray:
     """Boolean mask: which ``values`` occur in the sorted array ``sorted_ref``."""
-    return sorted_lookup(sorted_ref, values)[1]
+    return contains(sorted_ref, values)
 
 
 @dataclass(frozen=True)
