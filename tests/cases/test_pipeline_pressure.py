@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
 
-from qinglang.cases import intake, pipeline
+from qinglang.cases import arrivals, intake, pipeline
 from qinglang.store.models import Report
 
 
@@ -20,6 +21,22 @@ def test_write_step_follows_the_arrival_rate(db: Any, settings: Any) -> None:
     with db.write() as s:
         s.execute(update(Report).values(created_at=datetime.now(UTC) - timedelta(seconds=30)))
     assert pipeline._write_step(db) == pipeline.WRITE_CHUNK  # the flood is over
+
+
+def test_a_flood_ends_when_submissions_stop_arriving_not_a_second_later(db: Any, settings: Any) -> None:
+    assert not arrivals.quiet(db)  # never marked: the reports table decides
+    for i in range(pipeline.BUSY_ARRIVALS_PER_SECOND + 5):
+        intake.submit_report(db, settings, intake.ReportInput(category="rumor", text=f"burst {i}"), client_key="y")
+    mark = arrivals.mark_path(db)
+    assert mark.exists() and not arrivals.quiet(db)
+    assert pipeline._intake_busy(db)  # the reports arrived within the last second
+    old = time.time() - 2 * arrivals.QUIET_AFTER  # no submission since: over, though the table's window is not
+    os.utime(mark, (old, old))
+    assert arrivals.quiet(db) and not pipeline._intake_busy(db)
+    assert pipeline._write_step(db) == pipeline.WRITE_CHUNK
+    arrivals._last_touch.clear()  # another process's mark, or this one's after TOUCH_EVERY
+    intake.submit_report(db, settings, intake.ReportInput(category="rumor", text="one more"), client_key="y")
+    assert not arrivals.quiet(db) and pipeline._intake_busy(db)  # arriving again
 
 
 def test_a_chunk_begun_during_a_flood_finishes_in_full_transactions(db: Any, settings: Any, monkeypatch: Any) -> None:

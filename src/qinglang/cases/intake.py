@@ -23,6 +23,7 @@ from sqlalchemy import insert
 
 from qinglang.auth import secrets as sec
 from qinglang.auth.policy import Principal
+from qinglang.cases import arrivals
 from qinglang.cases.urls import canonical_url
 from qinglang.errors import Invalid
 from qinglang.jobs.worker import notify_all
@@ -194,6 +195,7 @@ class IntakeWriter:
         self._thread.start()
 
     def submit(self, prepared: _Prepared, *, timeout: float = 30.0) -> _Prepared:
+        arrivals.arrived(self.db)
         for path, blob in prepared.files:  # image files are durable before their rows exist
             _write_file(path, blob)
         p = _Pending(prepared)
@@ -207,6 +209,7 @@ class IntakeWriter:
 
     async def submit_async(self, prepared: _Prepared, *, timeout: float = 30.0) -> _Prepared:
         """The same durable commit, awaited on the event loop without tying up a thread."""
+        arrivals.arrived(self.db)
         if prepared.files:
             await asyncio.to_thread(lambda: [_write_file(path, blob) for path, blob in prepared.files])
         p = _Pending(prepared, asyncio.get_running_loop().create_future())

@@ -20,7 +20,7 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from qinglang import audit
-from qinglang.cases import analysis, dedup, intel, priority
+from qinglang.cases import analysis, arrivals, dedup, intel, priority
 from qinglang.cases.reporters import add_reports
 from qinglang.cases.reporters import history as reporter_history
 from qinglang.cases.routing import route
@@ -66,7 +66,11 @@ def _pause(db: Database, seconds: float) -> None:
 def _intake_busy(db: Database) -> bool:
     """More than BUSY_ARRIVALS_PER_SECOND reports arrived in the last second, read from the creation time of the
     report that many places below the newest (one primary-key lookup, nothing remembered between calls, so the
-    first chunk after a quiet spell already sees a flood that has just begun)."""
+    first chunk after a quiet spell already sees a flood that has just begun); not once this machine's API has
+    received no report for a quarter of a second (`arrivals`: the end of a flood, seen without the table's
+    one-second window)."""
+    if arrivals.quiet(db):
+        return False
     with db.read() as s:
         nth = s.execute(select(Report.created_at).order_by(Report.id.desc())
                         .offset(int(BUSY_ARRIVALS_PER_SECOND)).limit(1)).scalar()
