@@ -22,3 +22,22 @@ def test_batched_hashing_equals_the_vectorizer() -> None:
         np.testing.assert_array_equal(got.indptr, want.indptr)
     x = f.transform(TEXTS)
     assert x.shape == (len(TEXTS), f.n_features) and x[0].nnz > 0 and x[3].nnz == 0
+
+
+def test_tfidf_without_validation_equals_the_transformer() -> None:
+    from sklearn.feature_extraction.text import TfidfTransformer
+    from sklearn.preprocessing import normalize
+
+    from qinglang.triage.linear import LinearTextModel, tfidf
+
+    x = Featurizer().transform(TEXTS * 3)
+    transformer = TfidfTransformer(sublinear_tf=True).fit(x)
+    transformer.idf_ = transformer.idf_.astype(np.float32)  # as the models keep it
+    want = transformer.transform(x)
+    got = tfidf(transformer, x)
+    assert got.dtype == want.dtype and (got != want).nnz == 0 and x.data.min() >= 1.0  # the input is untouched
+    labels = ["1" if i % 3 else "0" for i in range(x.shape[0])]
+    nb = LinearTextModel(weighting="nb").fit(x, labels)
+    assert nb._nb_r is not None
+    want_nb = normalize((x > 0).astype(np.float32).multiply(nb._nb_r).tocsr())
+    assert (nb.weighted(x) != want_nb).nnz == 0

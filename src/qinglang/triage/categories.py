@@ -19,7 +19,7 @@ from qinglang.errors import Invalid
 from qinglang.taxonomy import CATEGORY_CODES
 from qinglang.triage.data import parse_categories
 from qinglang.triage.features import Featurizer
-from qinglang.triage.linear import transposed
+from qinglang.triage.linear import tfidf, transposed
 
 LabelsLike = str | Sequence[str]
 
@@ -64,7 +64,7 @@ class CategoryModel:
         """(n, len(CATEGORY_CODES)) probabilities; categories never trained get 0."""
         if self._tfidf is None or self._coef is None or self._intercept is None:
             raise Invalid("category model is not trained", field="model")
-        z = np.asarray(self._tfidf.transform(X) @ transposed(self._coef)) + self._intercept
+        z = np.asarray(tfidf(self._tfidf, X) @ transposed(self._coef)) + self._intercept
         p = 1.0 / (1.0 + np.exp(-z))
         out = np.zeros((X.shape[0], len(CATEGORY_CODES)), dtype=np.float64)
         for j, code in enumerate(self.codes):
@@ -80,7 +80,7 @@ class CategoryModel:
         """The n-grams of the text that push it most towards ``code`` (longest first among ties)."""
         if code not in self.codes or self._tfidf is None or self._coef is None:
             return []
-        w = self._tfidf.transform(x_row).tocsr()
+        w = tfidf(self._tfidf, x_row)
         coef = self._coef[self.codes.index(code)]
         contrib = sorted(((float(v * coef[j]), int(j)) for j, v in zip(w.indices, w.data, strict=True)),
                          reverse=True)

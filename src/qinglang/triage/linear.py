@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import normalize
+from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
 
 from qinglang.errors import Invalid
 
@@ -33,6 +33,24 @@ def transposed(coef: np.ndarray) -> np.ndarray:
     key = id(coef)
     _TRANSPOSED[key] = (weakref.ref(coef, lambda _: _TRANSPOSED.pop(key, None)), t)  # forgotten with the model
     return t
+
+
+def tfidf(transformer: TfidfTransformer, X: sp.csr_matrix) -> sp.csr_matrix:
+    """``transformer.transform(X)`` for a fitted sublinear, L2-normalised transformer, the same arithmetic without
+    scikit-learn's input validation (about half of its cost on a batch of reports, paid per model and batch)."""
+    assert transformer.sublinear_tf and transformer.norm == "l2"
+    out = sp.csr_matrix(X, copy=True)
+    np.log(out.data, out.data)
+    out.data += 1.0
+    out.data *= transformer.idf_[out.indices]
+    inplace_csr_row_normalize_l2(out)
+    return out
+
+
+def _l2_rows(X: sp.csr_matrix) -> sp.csr_matrix:
+    """``sklearn.preprocessing.normalize(X)`` of a CSR matrix, in place, without the input validation."""
+    inplace_csr_row_normalize_l2(X)
+    return X
 
 
 @dataclass
@@ -78,10 +96,10 @@ class LinearTextModel:
     def weighted(self, X: sp.csr_matrix) -> sp.csr_matrix:
         if self._nb_r is not None:
             B = (X > 0).astype(np.float32).multiply(self._nb_r).tocsr()
-            return normalize(B)
+            return _l2_rows(B)
         if self._tfidf is None:
             raise Invalid("model is not trained", field="model")
-        return self._tfidf.transform(X)
+        return tfidf(self._tfidf, X)
 
     def proba(self, X: sp.csr_matrix) -> np.ndarray:
         """(n, len(classes)) probabilities from raw (unweighted) features."""
