@@ -36,6 +36,8 @@ def test_tfidf_without_validation_equals_the_transformer() -> None:
     want = transformer.transform(x)
     got = tfidf(transformer, x)
     assert got.dtype == want.dtype and (got != want).nnz == 0 and x.data.min() >= 1.0  # the input is untouched
+    plain = TfidfTransformer().fit(x)  # not sublinear: the transformer's own transform
+    assert (tfidf(plain, x) != plain.transform(x)).nnz == 0
     labels = ["1" if i % 3 else "0" for i in range(x.shape[0])]
     nb = LinearTextModel(weighting="nb").fit(x, labels)
     assert nb._nb_r is not None

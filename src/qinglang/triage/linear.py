@@ -36,9 +36,11 @@ def transposed(coef: np.ndarray) -> np.ndarray:
 
 
 def tfidf(transformer: TfidfTransformer, X: sp.csr_matrix) -> sp.csr_matrix:
-    """``transformer.transform(X)`` for a fitted sublinear, L2-normalised transformer, the same arithmetic without
-    scikit-learn's input validation (about half of its cost on a batch of reports, paid per model and batch)."""
-    assert transformer.sublinear_tf and transformer.norm == "l2"
+    """``transformer.transform(X)``: for a fitted sublinear, L2-normalised transformer (as `fit` makes them) the same
+    arithmetic without scikit-learn's input validation (most of its cost on a batch of reports, paid per model and
+    batch); any other transformer through its own `transform`."""
+    if not (transformer.sublinear_tf and transformer.norm == "l2" and sp.isspmatrix_csr(X)):
+        return transformer.transform(X)
     out = sp.csr_matrix(X, copy=True)
     np.log(out.data, out.data)
     out.data += 1.0
