@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qinglang.arrays import contains, salted, segment_ranks, sorted_distinct, top_positions
+from qinglang.arrays import contains, salted, segment_ranks, sorted_distinct, top_floor, top_positions
 
 
 def test_segment_ranks_are_ranks_within_each_segment() -> None:
@@ -59,3 +59,12 @@ def test_top_positions_are_every_value_reaching_the_kth_largest() -> None:
                 continue
             kth = np.sort(values)[::-1][k - 1]
             assert got.tolist() == np.flatnonzero(values >= kth).tolist()  # ties with the k-th included
+
+
+def test_top_floor_is_reached_by_at_least_k_per_row_and_never_above_the_kth() -> None:
+    rng = np.random.default_rng(7)
+    for n, k in ((30, 30), (100, 5), (5000, 30)):  # the last one samples every fourth value
+        rows = rng.random((6, n)).astype(np.float32)
+        floor = top_floor(rows, k)
+        for row, f in zip(rows, floor, strict=True):
+            assert (row >= f).sum() >= k and f <= np.sort(row)[::-1][k - 1]

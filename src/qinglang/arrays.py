@@ -71,14 +71,20 @@ def kth_largest(values: np.ndarray, k: int) -> np.generic:
     return np.partition(values, len(values) - k)[len(values) - k]
 
 
+def top_floor(values: np.ndarray, k: int) -> np.ndarray:
+    """Along the last axis (1 <= k <= its length): a value that at least ``k`` of ``values`` reach, at most the
+    ``k``-th largest. On a long axis it is the k-th largest of every fourth value, so that only the values reaching
+    it need partitioning or sorting (a quarter of the work of partitioning them all); else the k-th largest."""
+    n = values.shape[-1]
+    sample = values[..., ::4] if n >= max(8 * k, 2048) else values
+    m = sample.shape[-1]
+    return np.partition(sample, m - k, axis=-1)[..., m - k]
+
+
 def top_positions(values: np.ndarray, k: int) -> np.ndarray:
     """Positions, ascending, of every value at least the ``k``-th largest (all of them tied with it included;
-    everything if there are at most ``k``). On a long array the k-th largest of every fourth value comes first: at
-    least ``k`` values reach it, and only those are partitioned (a quarter of the work of partitioning them all)."""
-    n = len(values)
-    if n <= k:
-        return np.arange(n)
-    if n >= max(8 * k, 2048):
-        cand = np.flatnonzero(values >= kth_largest(values[::4], k))
-        return cand[values[cand] >= kth_largest(values[cand], k)]
-    return np.flatnonzero(values >= kth_largest(values, k))
+    everything if there are at most ``k``)."""
+    if len(values) <= k:
+        return np.arange(len(values))
+    cand = np.flatnonzero(values >= top_floor(values, k))
+    return cand[values[cand] >= kth_largest(values[cand], k)]

@@ -16,6 +16,7 @@ from typing import final
 
 import numpy as np
 
+from qinglang.arrays import top_floor
 from qinglang.errors import Invalid
 
 EXACT_LIMIT = 50_000  # above this many vectors the HNSW index is faster than a full scan
@@ -192,10 +193,7 @@ class NumpyIndex(ClaimIndex):
             return out_k, out_s
         sims = queries @ mat[:n].T
         kk = min(k, n)
-        # Each row's k-th best of every fourth similarity first (at least k reach it), so that only a few times k
-        # candidates per query are sorted (`arrays.top_positions`, for all queries at once).
-        sample = sims[:, ::4] if n >= max(8 * kk, 2048) else sims
-        floor = np.partition(sample, sample.shape[1] - kk, axis=1)[:, sample.shape[1] - kk]
+        floor = top_floor(sims, kk)  # per query: at least kk rows reach it, and only those are sorted
         for i in range(len(queries)):
             cand = np.flatnonzero(sims[i] >= floor[i])
             order = cand[np.argsort(-sims[i, cand], kind="stable")[:kk]]

@@ -49,12 +49,6 @@ def tfidf(transformer: TfidfTransformer, X: sp.csr_matrix) -> sp.csr_matrix:
     return out
 
 
-def _l2_rows(X: sp.csr_matrix) -> sp.csr_matrix:
-    """``sklearn.preprocessing.normalize(X)`` of a CSR matrix, in place, without the input validation."""
-    inplace_csr_row_normalize_l2(X)
-    return X
-
-
 @dataclass
 class LinearTextModel:
     """Weighted features + logistic regression; ``classes`` are the label values in column order.
@@ -98,7 +92,8 @@ class LinearTextModel:
     def weighted(self, X: sp.csr_matrix) -> sp.csr_matrix:
         if self._nb_r is not None:
             B = (X > 0).astype(np.float32).multiply(self._nb_r).tocsr()
-            return _l2_rows(B)
+            inplace_csr_row_normalize_l2(B)  # sklearn's `normalize` without its input validation
+            return B
         if self._tfidf is None:
             raise Invalid("model is not trained", field="model")
         return tfidf(self._tfidf, X)
