@@ -26,6 +26,38 @@ def test_one_math_thread_limits_libraries_loaded_before_and_after() -> None:
     assert all(n == 1 for _, n in pools), pools
 
 
+def test_forked_children_inherit_one_math_thread_without_restarting_blas() -> None:
+    # A fresh interpreter with the libraries at their default thread counts. A child forked under
+    # `forks_with_one_math_thread` computes with one thread and starts none (a child that set the count itself
+    # would restart OpenBLAS's pool); the parent gets its thread counts back afterwards.
+    code = (
+        "import json, os, time, numpy, scipy.linalg\n"
+        "from threadpoolctl import threadpool_info\n"
+        "from qinglang.lifecycle import forks_with_one_math_thread\n"
+        "before = [i['num_threads'] for i in threadpool_info()]\n"
+        "r, w = os.pipe()\n"
+        "with forks_with_one_math_thread():\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        a = numpy.random.default_rng(0).random((400, 400))\n"
+        "        for _ in range(5):\n"
+        "            a = a @ a / 400\n"
+        "        tasks = len(os.listdir('/proc/self/task'))\n"
+        "        pools = [i['num_threads'] for i in threadpool_info()]\n"
+        "        os.write(w, json.dumps([tasks, pools]).encode())\n"
+        "        os._exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+        "print(json.dumps([before, json.loads(os.read(r, 65536)), [i['num_threads'] for i in threadpool_info()]]))\n"
+    )
+    env_free = {k: v for k, v in os.environ.items()
+                if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], env=env_free, check=True, capture_output=True, text=True)
+    before, (tasks, child_pools), after = json.loads(out.stdout.strip().splitlines()[-1])
+    assert tasks == 1
+    assert child_pools and all(n == 1 for n in child_pools)
+    assert after == before
+
+
 def _child(code: str) -> tuple[subprocess.Popen[bytes], int]:
     from qinglang.lifecycle import start_with_ready_pipe
 

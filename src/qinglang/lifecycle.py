@@ -12,6 +12,8 @@ import select
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def die_with_parent(expected_parent: int | None = None) -> None:
@@ -32,14 +34,32 @@ def one_math_thread() -> None:
     """Limit this process's BLAS and OpenMP pools to one thread. For a process that is one of several busy ones
     on the same cores (analysis helpers, scan workers): numpy's OpenBLAS and the OpenMP runtimes otherwise start a
     thread per core, which saves no time there and spins on the cores the others need (`benchmarks/
-    bench_pipeline.py --processes 2`: the analysis helpers' CPU per report fell from 4.5 to 3.7-3.8 ms)."""
-    # Libraries loaded from now on (numpy's and scipy's OpenBLAS, scikit-learn's and LightGBM's OpenMP) read these
-    # when they start; the ones already loaded are limited through threadpoolctl.
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = "1"
+    bench_pipeline.py --processes 2`: the analysis helpers' CPU per report fell from 4.5 to 3.7-3.8 ms).
+    Not in a forked child: see `forks_with_one_math_thread`."""
+    one_math_thread_env()
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1)  # stays in force: the returned object only restores the limits if used as a context
+
+
+def one_math_thread_env() -> None:
+    """The environment part of `one_math_thread`: libraries loaded from now on (numpy's and scipy's OpenBLAS,
+    scikit-learn's and LightGBM's OpenMP) read these when they start, and `match.index` reads OMP_NUM_THREADS to
+    search on one thread. The initializer of a forked child (`forks_with_one_math_thread`)."""
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"
+
+
+@contextmanager
+def forks_with_one_math_thread() -> Iterator[None]:
+    """Hold this process's BLAS and OpenMP pools at one thread while it forks children that should have one (scan
+    workers): they inherit the setting and must not set it themselves. A forked child that sets OpenBLAS's thread
+    count restarts OpenBLAS's thread pool (one per OpenBLAS library loaded: numpy's and scipy's), whose threads
+    then spin on the cores before they sleep: CPU taken from every scan's workers as they start."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
 
 
 YOUNG_COLLECTION = 20_000

@@ -15,6 +15,7 @@ import tempfile
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from qinglang.errors import Invalid, NotFound
-from qinglang.lifecycle import one_math_thread
+from qinglang.lifecycle import forks_with_one_math_thread, one_math_thread, one_math_thread_env
 from qinglang.match.dates import parse_date
 from qinglang.match.matcher import Matcher
 from qinglang.text.normalize import normalize
@@ -210,12 +211,14 @@ def scan_file(
     cache = ScanCache()
     tmp: tempfile.TemporaryDirectory[str] | None = None
     pool: ProcessPoolExecutor | None = None
+    held = ExitStack()
     embedder = EmbedAhead(matcher) if workers == 1 else None
     if workers > 1 and "fork" in get_all_start_methods():
         # Forked workers inherit the loaded matcher and model: no save, no reload, no second model load
         # (spawned workers spend seconds starting, which dominated scans of a few thousand posts).
         _set_worker(matcher, top_k)
-        pool = ProcessPoolExecutor(workers, mp_context=get_context("fork"), initializer=one_math_thread)
+        held.enter_context(forks_with_one_math_thread())
+        pool = ProcessPoolExecutor(workers, mp_context=get_context("fork"), initializer=one_math_thread_env)
     elif workers > 1:
         tmp = tempfile.TemporaryDirectory(prefix="qinglang-scan-")
         matcher.save(Path(tmp.name))
@@ -288,6 +291,7 @@ def scan_file(
         if pool is not None:
             pool.shutdown(cancel_futures=True)
             _set_worker(None, 3)
+        held.close()
         if embedder is not None:
             embedder.close()
         if tmp is not None:
