@@ -17,6 +17,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.sparse as sp
 
+from qinglang.lifecycle import forks_with_one_math_thread
 from qinglang.taxonomy import CATEGORY_CODES
 from qinglang.text.indicators import Indicator, extract
 from qinglang.text.normalize import detect_lang
@@ -221,7 +222,8 @@ def _forked(triage: Triage, texts: list[str], indicators: bool, workers: int, ch
     global _FORKED
     _FORKED = triage  # inherited by the forked children; nothing is pickled but texts and results
     parts = [(texts[i: i + chunk], indicators) for i in range(0, len(texts), chunk)]
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    # One BLAS/OpenMP thread each, inherited (see `lifecycle.forks_with_one_math_thread`): the workers fill the cores.
+    with forks_with_one_math_thread(), multiprocessing.get_context("fork").Pool(workers) as pool:
         results = pool.map(_forked_chunk, parts)
     return [r for part in results for r in part]
 
