@@ -22,7 +22,7 @@ import bm25s
 import numpy as np
 import scipy.sparse as sp
 
-from qinglang.arrays import concat_ranges, kth_largest, salted, sorted_distinct, sorted_lookup, top_positions
+from qinglang.arrays import concat_ranges, sorted_distinct, sorted_lookup, top_positions
 from qinglang.text.normalize import normalize
 from qinglang.text.segment import tokens as _segment
 
@@ -349,34 +349,40 @@ class _Main:
         tops = []
         for pos, sc in approx:
             if len(sc) > RESCORE:
-                kth = kth_largest(sc, RESCORE)
-                above = pos[sc > kth]
-                pos = np.concatenate([above, np.sort(pos[sc == kth])[: RESCORE - len(above)]])
+                sel = top_positions(sc, RESCORE)  # every sum at least the RESCORE-th largest
+                if len(sel) > RESCORE:  # ties at the RESCORE-th: the lower rows
+                    v = sc[sel]
+                    kth = v.min()
+                    above = pos[sel[v > kth]]
+                    pos = np.concatenate([above, np.sort(pos[sel[v == kth]])[: RESCORE - len(above)]])
+                else:
+                    pos = pos[sel]
             tops.append(np.sort(pos))
         return [(pos, sc, q) for pos, sc, q in zip(tops, self.exact(queries, tops), queries, strict=True)]
 
     def exact(self, queries: Sequence[list[int]], rows: Sequence[np.ndarray]) -> list[np.ndarray]:
         """BM25 scores of the rows at positions ``rows[j]`` for query ``j`` (its terms' ids; a repeated term counts
-        again), from each row's own postings: a row-major copy of the score matrix, made on first use."""
+        again), from each row's own postings: a row-major copy of the score matrix, made on first use. A query's
+        term counts go into a per-thread array indexed by term, read by every posting of its rows (a gather, not a
+        search), and are cleared again."""
         if not len(rows):
             return []
         fwd = self._rows()
-        lens = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
-        flat = np.concatenate(rows).astype(np.int64)
-        starts = fwd.indptr[flat].astype(np.int64)
-        counts = fwd.indptr[flat + 1] - starts
-        at = concat_ranges(starts, counts)
-        posting_of = np.repeat(np.arange(len(flat)), counts)
-        query_of = np.repeat(np.arange(len(rows)), lens)[posting_of]
-        terms = [np.unique(np.asarray(q, dtype=np.int64), return_counts=True) for q in queries]
-        q_codes = salted(np.concatenate([t for t, _ in terms]),
-                         np.repeat(np.arange(len(terms)), [len(t) for t, _ in terms]))
-        q_times = np.concatenate([n for _, n in terms]).astype(np.float32)
-        order = np.argsort(q_codes)
-        where, hit = sorted_lookup(q_codes[order], salted(fwd.indices[at].astype(np.int64), query_of))
-        weight = np.where(hit, fwd.data[at] * q_times[order][where], 0.0)
-        sums = np.bincount(posting_of, weights=weight, minlength=len(flat)).astype(np.float32)
-        return np.split(sums, np.cumsum(lens)[:-1])
+        indptr, indices, data = fwd.indptr, fwd.indices, fwd.data
+        weight = self._term_weights()
+        out = []
+        for q, r in zip(queries, rows, strict=True):
+            r = np.asarray(r, dtype=np.int64)
+            starts = indptr[r].astype(np.int64)
+            counts = indptr[r + 1] - starts
+            at = concat_ranges(starts, counts)
+            terms = np.asarray(q, dtype=np.int64)
+            np.add.at(weight, terms, 1.0)
+            sums = np.bincount(np.repeat(np.arange(len(r)), counts), weights=data[at] * weight[indices[at]],
+                               minlength=len(r))
+            weight[terms] = 0.0
+            out.append(sums.astype(np.float32))
+        return out
 
     def _terms(self) -> sp.csr_matrix:
         """The BM25 score matrix, a row per term (bm25s keeps it that way: its postings are the rows)."""
@@ -388,6 +394,13 @@ class _Main:
                 (np.asarray(sc["data"], dtype=np.float32), np.asarray(sc["indices"]), np.asarray(sc["indptr"])),
                 shape=(len(sc["indptr"]) - 1, self.n))
         return terms
+
+    def _term_weights(self) -> np.ndarray:
+        """A per-thread array of zeros, one per term (see `exact`)."""
+        weight = getattr(self._local, "weight", None)
+        if weight is None:
+            weight = self._local.weight = np.zeros(self._terms().shape[0], dtype=np.float32)
+        return weight
 
     def _scratch(self) -> np.ndarray:
         acc = getattr(self._local, "acc", None)
