@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qinglang.triage.features import Featurizer, _hashed, prepare
+from qinglang.triage.features import CHAR_FEATURES, Featurizer, _char_hashed, _hashed, prepare
 
 TEXTS = ["冒充公安局：你的账户涉嫌洗钱，请转账到安全账户 6222021234567890",
          "URGENT: Your Account is SUSPENDED, verify at https://x.example/login within 10 minutes",
@@ -22,6 +22,22 @@ def test_batched_hashing_equals_the_vectorizer() -> None:
         np.testing.assert_array_equal(got.indptr, want.indptr)
     x = f.transform(TEXTS)
     assert x.shape == (len(TEXTS), f.n_features) and x[0].nnz > 0 and x[3].nnz == 0
+
+
+def test_numpy_character_ngram_hashing_equals_the_vectorizer() -> None:
+    # Texts of every UTF-8 length (1-4 bytes per character), whitespace runs the analyser folds, single characters
+    # a tab or newline it keeps, empty and very short texts, and n-grams of 1-12 bytes.
+    rng = np.random.default_rng(3)
+    alphabet = list("abcxyz0129 #.\t\n") + ["中", "文", "é", "😀", "𠀀", "ß", "Ω", "\u200b", "ｆ"]
+    texts = [*TEXTS, *("".join(rng.choice(alphabet, size=int(rng.integers(0, 40)))) for _ in range(400))]
+    f = Featurizer()
+    for docs in (texts, [prepare(t) for t in texts], ["a"], [""], []):
+        want = f._char().transform(docs).tocsr() if docs else None
+        got = _char_hashed(docs, CHAR_FEATURES, f.char_ngrams)
+        assert got.shape == (len(docs), CHAR_FEATURES) and got.dtype == np.float32
+        if want is not None:
+            assert (got != want).nnz == 0
+            assert got.has_canonical_format
 
 
 def test_tfidf_without_validation_equals_the_transformer() -> None:

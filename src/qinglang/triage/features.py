@@ -54,6 +54,80 @@ def _hashed(vectorizer: HashingVectorizer, docs: Sequence[str]) -> sp.csr_matrix
     return sp.csr_matrix(hasher.transform(zip(analyze(d), repeat(1)) for d in docs))
 
 
+_WHITE_SPACES = re.compile(r"\s\s+")  # what scikit-learn's analysers fold to one space
+_C1, _C2 = np.uint32(0xCC9E2D51), np.uint32(0x1B873593)
+
+
+def _rotl(x: np.ndarray, r: int) -> np.ndarray:
+    return (x << np.uint32(r)) | (x >> np.uint32(32 - r))
+
+
+def _murmur3(words: np.ndarray, tail: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """MurmurHash3 (x86, 32 bits, seed 0) of many short byte strings at once, as int32: ``words`` (blocks, m)
+    their little-endian 4-byte blocks (0 past a string's whole blocks), ``tail`` a string's last ``length % 4``
+    bytes as one little-endian integer, ``length`` its length in bytes (at most 4 × blocks + 3)."""
+    h = np.zeros(len(length), dtype=np.uint32)
+    blocks = length >> 2
+    with np.errstate(over="ignore"):
+        for b in range(words.shape[0]):
+            k = _rotl(words[b] * _C1, 15) * _C2
+            mixed = _rotl(h ^ k, 13) * np.uint32(5) + np.uint32(0xE6546B64)
+            h = np.where(blocks > b, mixed, h)
+        k = _rotl(tail * _C1, 15) * _C2
+        h = np.where((length & 3) > 0, h ^ k, h)
+        h ^= length.astype(np.uint32)
+        h ^= h >> np.uint32(16)
+        h *= np.uint32(0x85EBCA6B)
+        h ^= h >> np.uint32(13)
+        h *= np.uint32(0xC2B2AE35)
+        h ^= h >> np.uint32(16)
+    return h.view(np.int32)
+
+
+def _char_hashed(docs: Sequence[str], n_features: int, ngram_range: tuple[int, int]) -> sp.csr_matrix:
+    """``HashingVectorizer(analyzer="char", ngram_range=ngram_range, n_features=n_features, alternate_sign=False,
+    norm=None, lowercase=False, dtype=np.float32).transform(docs)``, computed with NumPy for the whole batch: every
+    n-gram is a run of its document's UTF-8 bytes (from one code point's first byte to another's), so its hash is
+    read from the bytes of all the documents together instead of from a Python string per n-gram (the analyser's
+    n-gram list and its hashing were most of triage's featurisation). The same matrix: tested against
+    scikit-learn."""
+    lo, hi = ngram_range
+    docs = [_WHITE_SPACES.sub(" ", d) for d in docs]
+    data = "".join(docs).encode("utf-8")
+    # Zero padding: an n-gram's blocks are read up to 4 n bytes from its start, past the end of the text.
+    raw = np.frombuffer(data + bytes(4 * hi + 4), dtype=np.uint8)
+    starts = np.flatnonzero((raw[: len(data)] & 0xC0) != 0x80)  # each code point's first byte
+    off = np.append(starts, len(data)).astype(np.int64)
+    n_cp = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
+    doc_end = np.cumsum(n_cp)  # per document, one past its last code point
+    doc_of = np.repeat(np.arange(len(docs)), n_cp)
+    # Every byte position's next four bytes as one little-endian integer: an n-gram's blocks and tail are each one
+    # read from it.
+    b = raw.astype(np.uint32)
+    window = b[:-3] | b[1:-2] << np.uint32(8) | b[2:-1] << np.uint32(16) | b[3:] << np.uint32(24)
+    tail_mask = np.array([0, 0xFF, 0xFFFF, 0xFFFFFF], dtype=np.uint32)
+    rows, hashes = [], []
+    for n in range(lo, hi + 1):
+        first = np.flatnonzero(np.arange(len(doc_of)) + n <= doc_end[doc_of])
+        if not len(first):
+            continue
+        at = off[first]
+        length = off[first + n] - at
+        blocks = length >> 2
+        words = np.stack([np.where(blocks > k, window[at + 4 * k], np.uint32(0)) for k in range(n)])
+        tail = window[at + 4 * blocks] & tail_mask[length & 3]
+        hashes.append(_murmur3(words, tail, length))
+        rows.append(doc_of[first])
+    h = np.concatenate(hashes).astype(np.int64) if hashes else np.zeros(0, dtype=np.int64)
+    # scikit-learn's FeatureHasher: |h| mod n_features, and -2**31 (whose absolute value int32 cannot hold) as if
+    # it were 2**31.
+    cols = np.where(h == -(2**31), (2**31 - (n_features - 1)) % n_features, np.abs(h) % n_features)
+    row = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    out = sp.csr_matrix((np.ones(len(cols), dtype=np.float32), (row, cols)), shape=(len(docs), n_features))
+    out.sum_duplicates()
+    return out
+
+
 @dataclass(frozen=True)
 class Featurizer:
     """Stateless: the same instance (or parameters) gives the same columns in training and serving."""
@@ -70,7 +144,8 @@ class Featurizer:
                                  dtype=np.float32)
 
     def transform_prepared(self, prepared: Sequence[str]) -> sp.csr_matrix:
-        return sp.hstack([_hashed(self._char(), prepared), _hashed(self._word(), prepared)], format="csr")
+        char = _char_hashed(prepared, CHAR_FEATURES, self.char_ngrams)
+        return sp.hstack([char, _hashed(self._word(), prepared)], format="csr")
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         return self.transform_prepared([prepare(t) for t in texts])
