@@ -135,6 +135,8 @@ class Featurizer:
     char_ngrams: tuple[int, int] = (1, 3)
 
     def _char(self) -> HashingVectorizer:
+        """The scikit-learn vectorizer whose columns the character features are: `_char_hashed` computes the same
+        matrix faster (`tests/triage/test_features.py` compares the two)."""
         return HashingVectorizer(analyzer="char", ngram_range=self.char_ngrams, n_features=CHAR_FEATURES,
                                  alternate_sign=False, norm=None, lowercase=False, dtype=np.float32)
 
