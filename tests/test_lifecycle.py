@@ -6,6 +6,16 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
+
+
+def _fresh_interpreter(code: str) -> Any:
+    """The JSON ``code`` prints last, run in a new interpreter whose math libraries start at their default thread
+    counts (none of the variables `one_math_thread` sets)."""
+    env_free = {k: v for k, v in os.environ.items()
+                if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], env=env_free, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def test_one_math_thread_limits_libraries_loaded_before_and_after() -> None:
@@ -18,10 +28,7 @@ def test_one_math_thread_limits_libraries_loaded_before_and_after() -> None:
         "from threadpoolctl import threadpool_info\n"
         "print(json.dumps([(i['internal_api'], i['num_threads']) for i in threadpool_info()]))\n"
     )
-    env_free = {k: v for k, v in os.environ.items()
-                if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    out = subprocess.run([sys.executable, "-c", code], env=env_free, check=True, capture_output=True, text=True)
-    pools = json.loads(out.stdout.strip().splitlines()[-1])
+    pools = _fresh_interpreter(code)
     assert {api for api, _ in pools} >= {"openblas", "openmp"}
     assert all(n == 1 for _, n in pools), pools
 
@@ -49,10 +56,7 @@ def test_forked_children_inherit_one_math_thread_without_restarting_blas() -> No
         "os.waitpid(pid, 0)\n"
         "print(json.dumps([before, json.loads(os.read(r, 65536)), [i['num_threads'] for i in threadpool_info()]]))\n"
     )
-    env_free = {k: v for k, v in os.environ.items()
-                if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    out = subprocess.run([sys.executable, "-c", code], env=env_free, check=True, capture_output=True, text=True)
-    before, (tasks, child_pools), after = json.loads(out.stdout.strip().splitlines()[-1])
+    before, (tasks, child_pools), after = _fresh_interpreter(code)
     assert tasks == 1
     assert child_pools and all(n == 1 for n in child_pools)
     assert after == before
