@@ -35,15 +35,26 @@ def segment_ranks(values: np.ndarray, seg: np.ndarray) -> np.ndarray:
     return r
 
 
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio: a multiplier that spreads bits (Fibonacci hashing)
+
+
+def fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finaliser of each uint32 (a bijection that spreads the bits)."""
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
 def salted(codes: np.ndarray, owner: np.ndarray) -> np.ndarray:
     """64-bit codes made distinct per owner (XOR with a fixed pseudo-random word per owner id), so that set
     membership for many owners is one sorted lookup; two owners' codes collide with probability about 2^-64."""
-    salt = (owner.astype(np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+    salt = (owner.astype(np.uint64) + np.uint64(1)) * GOLDEN
     salt ^= salt >> np.uint64(29)
     return codes.astype(np.int64) ^ salt.view(np.int64)
 
 
-_HASH = np.uint64(0x9E3779B97F4A7C15)
 _TABLE_MIN = 2048  # below this many values a binary search of each is cheaper than building the table
 
 
@@ -58,8 +69,8 @@ def contains(sorted_ref: np.ndarray, values: np.ndarray) -> np.ndarray:
     bits = min(max(int(len(sorted_ref)).bit_length() + 6, 12), 22)
     shift = np.uint64(64 - bits)
     table = np.zeros(1 << bits, dtype=bool)
-    table[(sorted_ref.view(np.uint64) * _HASH) >> shift] = True
-    maybe = np.flatnonzero(table[(values.view(np.uint64) * _HASH) >> shift])
+    table[(sorted_ref.view(np.uint64) * GOLDEN) >> shift] = True
+    maybe = np.flatnonzero(table[(values.view(np.uint64) * GOLDEN) >> shift])
     out = np.zeros(len(values), dtype=bool)
     if len(maybe):
         out[maybe] = sorted_lookup(sorted_ref, values[maybe])[1]

@@ -20,7 +20,7 @@ from datasketch import MinHash, MinHashLSH
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from qinglang.arrays import sorted_lookup
+from qinglang.arrays import GOLDEN, fmix32, sorted_lookup
 from qinglang.media.hashing import PDQ_MATCH_THRESHOLD, hamming
 from qinglang.store.models import Case, Report, ReportImage
 from qinglang.taxonomy import OPEN_CASE_STATES
@@ -43,7 +43,6 @@ MIN_CHARS = 12  # shorter texts only match exactly: a few shared characters mean
 REFRESH_RECHECK = 1000  # see `DedupIndex.refresh`
 REFRESH_BY_RANGE = 1000  # a refresh with more new reports than this reads them by id range, not by an id list
 _CHECK_BLOCK = 32  # members checked by exact Jaccard per vectorised step (the oldest case that qualifies wins)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 def _shingles(norm: str, k: int = 3) -> np.ndarray:
@@ -55,16 +54,7 @@ def _shingles(norm: str, k: int = 3) -> np.ndarray:
     if len(cp) < k:
         cp = np.concatenate([cp, np.zeros(k - len(cp), dtype=np.uint64)])
     key = (cp[: len(cp) - 2] << np.uint64(42)) | (cp[1 : len(cp) - 1] << np.uint64(21)) | cp[2:]
-    return np.unique(((key * _GOLDEN) >> np.uint64(32)).astype(np.uint32))
-
-
-def _fmix32(h: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 32-bit finaliser (a bijection that spreads the bits before the affine permutations)."""
-    h = h ^ (h >> np.uint32(16))
-    h = h * np.uint32(0x85EBCA6B)
-    h = h ^ (h >> np.uint32(13))
-    h = h * np.uint32(0xC2B2AE35)
-    return h ^ (h >> np.uint32(16))
+    return np.unique(((key * GOLDEN) >> np.uint64(32)).astype(np.uint32))
 
 
 @lru_cache(maxsize=1)
@@ -127,7 +117,7 @@ def compute(text: str) -> TextSig:
     a, b = _permutations()
     codes = _shingles(norm)
     with np.errstate(over="ignore"):
-        values = (_fmix32(codes)[:, None] * a + b).min(axis=0)
+        values = (fmix32(codes)[:, None] * a + b).min(axis=0)
     return TextSig(norm, codes, values[:NUM_PERM].copy(), values.astype(np.uint8))
 
 

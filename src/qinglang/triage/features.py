@@ -17,6 +17,7 @@ from sklearn.feature_extraction import FeatureHasher
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.utils import murmurhash3_32
 
+from qinglang.arrays import fmix32
 from qinglang.text.normalize import normalize
 
 CHAR_FEATURES = 2**18
@@ -75,13 +76,7 @@ def _murmur3(words: np.ndarray, tail: np.ndarray, length: np.ndarray) -> np.ndar
             h = np.where(blocks > b, mixed, h)
         k = _rotl(tail * _C1, 15) * _C2
         h = np.where((length & 3) > 0, h ^ k, h)
-        h ^= length.astype(np.uint32)
-        h ^= h >> np.uint32(16)
-        h *= np.uint32(0x85EBCA6B)
-        h ^= h >> np.uint32(13)
-        h *= np.uint32(0xC2B2AE35)
-        h ^= h >> np.uint32(16)
-    return h.view(np.int32)
+    return fmix32(h ^ length.astype(np.uint32)).view(np.int32)
 
 
 def _char_hashed(docs: Sequence[str], n_features: int, ngram_range: tuple[int, int]) -> sp.csr_matrix:
