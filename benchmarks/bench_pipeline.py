@@ -5,11 +5,12 @@ Usage: python benchmarks/bench_pipeline.py [--reports 3000] [--processes 0,1,2] 
 For each helper count: a fresh SQLite database with the demo data, `--reports` of bench_intake's synthetic
 tweet-length reports inserted as intake does, the helpers started and warmed as the worker does, then
 `process_reports` over the backlog (in worker rounds, `pipeline.BACKLOG_BATCH`). The embedding model alone on the
-texts is timed in the same process after the drain, and so is each analysis step alone (embedding, matching
-with the vectors given, triage, dedup signature; each step called once before it is timed, so loading its model
-is not counted). The CPU time the worker process (write transactions, and the
-analysis too without helpers) and the helpers spent per report during the drain is read from the kernel: on a
-noisy machine it varies much less than the rates. The table also gives the worker process's garbage collection
+texts is timed in the same process before the drain and after it (the ratio is against the mean of the two), and
+each analysis step alone after it (embedding, matching with the vectors given, triage, dedup signature; each step
+called once before it is timed, so loading its model is not counted). The CPU time the worker process (write
+transactions, and the analysis too without helpers) and the helpers spent per report during the drain is read from
+the kernel: on a noisy machine it varies much less than the rates; so does the number of cores busy (the whole
+machine's, from /proc/stat). The table also gives the worker process's garbage collection
 during the drain (collections, full ones, their time and the longest; `--no-settle` leaves the collector as Python
 starts it instead of settling it after the warm-up as the worker does). `--repeat 0.5`: that share of the reports
 repeats an earlier report's text word for word (a chain message reported again and again), each with its own URL;
@@ -36,7 +37,7 @@ sys.path.insert(0, str(HERE))
 
 def one(reports: int, processes: int, chunk: int = 0, batch: int = 0, profile: str = "",
         settle: bool = True, repeat: float = 0.0) -> dict[str, float]:
-    from bench_intake import embed_rate, make_report
+    from bench_intake import embed_rate, machine_times, make_report
     from sqlalchemy import insert
 
     from qinglang.cases import analysis, intake, pipeline
@@ -70,11 +71,16 @@ def one(reports: int, processes: int, chunk: int = 0, batch: int = 0, profile: s
         time.sleep(0.2)
     warm = 256
     pipeline.process_reports(db, ids[:warm])  # warm-up: models, index, dedup
+    texts = [r["text"] for r in rows]
+    # The model alone before the drain and again after it (the machine's speed drifts within minutes; the ratio
+    # is taken against the mean of the two).
+    model_before, _ = embed_rate(texts, min(4000, len(rows)))
     if settle:
         settle_heap()  # as the worker does once its models are loaded
     collector = GcClock()
     pids = list(getattr(getattr(helpers, "_pool", None), "_processes", None) or {})
     cpu_main, cpu_helpers = time.process_time(), sum(map(cpu_seconds, pids))
+    machine = machine_times()
     prof = None
     if profile:  # the worker process's own work during the drain (its write transactions), for pstats
         import cProfile
@@ -87,18 +93,20 @@ def one(reports: int, processes: int, chunk: int = 0, batch: int = 0, profile: s
         for k in range(warm, len(ids), BATCH):
             done += pipeline.process_reports(db, ids[k:k + BATCH])
     elapsed = time.perf_counter() - t
+    spent = [b - a for a, b in zip(machine, machine_times(), strict=True)]
     if prof is not None:
         prof.disable()
         prof.dump_stats(profile)
     cpu_main = time.process_time() - cpu_main
     cpu_helpers = sum(map(cpu_seconds, pids)) - cpu_helpers
     analysis.stop_helpers()
-    texts = [r["text"] for r in rows]
-    model, _ = embed_rate(texts, min(4000, len(rows)))
-    return {"processed": done, "seconds": elapsed, "rate": done / elapsed, "model": model,
+    model_after, _ = embed_rate(texts, min(4000, len(rows)))
+    return {"processed": done, "seconds": elapsed, "rate": done / elapsed, "model_before": model_before,
+            "model_after": model_after, "model": (model_before + model_after) / 2,
             "main_cpu_ms": 1000 * cpu_main / done, "helper_cpu_ms": 1000 * cpu_helpers / done,
             "gc_collections": collector.collections, "gc_full": collector.full, "gc_seconds": collector.seconds,
             "gc_longest_ms": collector.longest * 1000,
+            "cores_busy": (sum(spent) - spent[3] - spent[4]) / os.sysconf("SC_CLK_TCK") / elapsed,
             **stage_costs(db, texts[:1024])}
 
 
@@ -185,8 +193,9 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, {args.reports:,} reports"
           f"{f', {args.repeat:.0%} of them repeating an earlier text' if args.repeat else ''}", flush=True)
     print()
-    print("| analysis helper processes | drained | pipeline reports/s | model alone texts/s | ratio "
-          "| CPU ms per report: worker / helpers | embed / match / triage / dedup signature ms per report, alone "
+    print("| analysis helper processes | drained | pipeline reports/s | model alone texts/s: before / after; mean "
+          "| ratio to the mean | CPU ms per report: worker / helpers; cores busy "
+          "| embed / match / triage / dedup signature ms per report, alone "
           "| worker GC during the drain: collections (full) / seconds / longest |")
     print("|---|---|---|---|---|---|---|---|")
     for p in [int(x) for x in args.processes.split(",")]:
@@ -203,8 +212,9 @@ def main() -> None:
                                  env=env, check=True, capture_output=True, text=True).stdout
             r = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
             print(f"| {p} | {int(r['processed']):,} in {r['seconds']:.1f} s | {r['rate']:,.0f}/s | "
-                  f"{r['model']:,.0f}/s | {r['rate'] / r['model']:.2f}x | "
-                  f"{r['main_cpu_ms']:.2f} / {r['helper_cpu_ms']:.2f} | {r['embed_ms']:.2f} / {r['match_ms']:.2f} / "
+                  f"{r['model_before']:,.0f} / {r['model_after']:,.0f}; {r['model']:,.0f}/s | "
+                  f"{r['rate'] / r['model']:.2f}x | {r['main_cpu_ms']:.2f} / {r['helper_cpu_ms']:.2f}; "
+                  f"{r['cores_busy']:.2f} | {r['embed_ms']:.2f} / {r['match_ms']:.2f} / "
                   f"{r['triage_ms']:.2f} / {r['signature_ms']:.2f} | {r['gc_collections']:,} ({r['gc_full']}) / "
                   f"{r['gc_seconds']:.2f} s / {r['gc_longest_ms']:.0f} ms |", flush=True)
 
