@@ -33,9 +33,9 @@ from qinglang.cases import dedup  # noqa: E402
 
 def run(texts: list[str], bands: tuple[int, int], verify: bool) -> tuple[float, list[int | None]]:
     dedup.LSH_BANDS = bands
-    real = dedup._jaccards_flat
+    real = dedup.jaccards
     if not verify:
-        dedup._jaccards_flat = lambda a, flat, lens: np.ones(len(lens))  # type: ignore[assignment]
+        dedup.jaccards = lambda a, others: np.ones(len(others))  # type: ignore[assignment]
         dedup.ESTIMATE_MARGIN, margin = 1.0, dedup.ESTIMATE_MARGIN
     try:
         index = dedup.DedupIndex()
@@ -47,7 +47,7 @@ def run(texts: list[str], bands: tuple[int, int], verify: bool) -> tuple[float, 
             index.add_text(text, i if c is None else c)
         return (time.perf_counter() - t) / len(texts) * 1000, found
     finally:
-        dedup._jaccards_flat = real
+        dedup.jaccards = real
         if not verify:
             dedup.ESTIMATE_MARGIN = margin
 

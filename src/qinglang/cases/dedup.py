@@ -13,13 +13,14 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import chain, islice
 
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from qinglang.arrays import GOLDEN, concat_ranges, fmix32, sorted_lookup
+from qinglang.arrays import GOLDEN, fmix32, sorted_lookup
 from qinglang.media.hashing import PDQ_MATCH_THRESHOLD, hamming
 from qinglang.store.models import Case, Report, ReportImage
 from qinglang.taxonomy import OPEN_CASE_STATES
@@ -165,23 +166,9 @@ def jaccards(a: np.ndarray, others: list[np.ndarray]) -> np.ndarray:
     if not others:
         return np.zeros(0)
     lens = np.fromiter(map(len, others), dtype=np.int64, count=len(others))
-    return _jaccards_flat(a, np.concatenate(others), lens)
-
-
-def _jaccards_flat(a: np.ndarray, flat: np.ndarray, lens: np.ndarray) -> np.ndarray:
-    """`jaccards` of ``a`` with the code sets laid end to end in ``flat`` (``lens``: the length of each)."""
-    hit = sorted_lookup(a, flat)[1]
-    shared = np.bincount(np.repeat(np.arange(len(lens)), lens), hit, minlength=len(lens))
+    hit = sorted_lookup(a, np.concatenate(others))[1]
+    shared = np.bincount(np.repeat(np.arange(len(others)), lens), hit, minlength=len(others))
     return shared / np.maximum(len(a) + lens - shared, 1)
-
-
-def _grown(a: np.ndarray, size: int) -> np.ndarray:
-    """``a`` if it has room for ``size`` rows, else a copy with at least twice the rows (the rest zero)."""
-    if size <= len(a):
-        return a
-    out = np.zeros((max(size, 2 * len(a)), *a.shape[1:]), dtype=a.dtype)
-    out[: len(a)] = a
-    return out
 
 
 def warm(texts: list[str]) -> None:
@@ -207,23 +194,11 @@ class DedupIndex:
 
     def _reset(self) -> None:
         self.lsh = None if self._small else MinHashLSH(num_perm=NUM_PERM, params=LSH_BANDS)  # keys: case ids
-        # Per member (one per indexed text, numbered in the order added): its sketch, its shingle codes (laid end to
-        # end in one array) and its case, to check candidates.
+        # Per slot (one per indexed report): its sketch, shingle codes and case, to check candidates.
         self._sketches = np.zeros((64, SKETCH), dtype=np.uint8)
-        self._code_data = np.zeros(4096, dtype=np.uint32)
-        self._code_start = np.zeros(64, dtype=np.int64)
-        self._code_len = np.zeros(64, dtype=np.int64)
+        self._codes: list[np.ndarray] = []
         self._cases: list[int] = []
-        # Per case (a row each, `_row`): its members' numbers, oldest first, contiguous in `_arena` from `_start`,
-        # with room for `_room` of them (see `_add_member`).
-        # A walk over many cases then lists their members with one NumPy expression (`concat_ranges`), where a
-        # Python iteration over per-case lists cost more than the sketch checks themselves.
-        self._row: dict[int, int] = {}  # case id -> row
-        self._start = np.zeros(64, dtype=np.int64)
-        self._count = np.zeros(64, dtype=np.int64)
-        self._room = np.zeros(64, dtype=np.int64)
-        self._arena = np.zeros(256, dtype=np.int64)
-        self._arena_end = 0
+        self._members: dict[int, list[int]] = {}  # case id -> its slots, oldest first
         self.exact: dict[str, int] = {}  # normalised text -> case id
         self.pdq: list[tuple[str, int]] = []
         self.floor = 0  # every processed report with an id up to this one is in the index
@@ -279,16 +254,13 @@ class DedupIndex:
             return
         self.exact[sig.norm] = case_id
         if sig.values is not None and sig.codes is not None and sig.sketch is not None:
-            member = len(self._cases)
-            self._sketches = _grown(self._sketches, member + 1)
-            self._sketches[member] = sig.sketch
-            self._code_start, self._code_len = _grown(self._code_start, member + 1), _grown(self._code_len, member + 1)
-            end = int(self._code_start[member - 1] + self._code_len[member - 1]) if member else 0
-            self._code_data = _grown(self._code_data, end + len(sig.codes))
-            self._code_data[end : end + len(sig.codes)] = sig.codes
-            self._code_start[member], self._code_len[member] = end, len(sig.codes)
+            slot = len(self._cases)
+            if slot == len(self._sketches):
+                self._sketches = np.concatenate([self._sketches, np.zeros_like(self._sketches)])
+            self._sketches[slot] = sig.sketch
+            self._codes.append(sig.codes)
             self._cases.append(case_id)
-            self._add_member(case_id, member)
+            self._members.setdefault(case_id, []).append(slot)
             if self.lsh is not None:  # a bucket is a set: a case already in it is not added twice
                 for key, table in zip(self._band_keys(sig.values), self.lsh.hashtables, strict=True):
                     table.insert(key, case_id)
@@ -307,65 +279,28 @@ class DedupIndex:
         if sig.values is None or sig.codes is None or sig.sketch is None:
             return None
         if self.lsh is None:  # a small index: every case is a candidate
-            cases = sorted(self._row)
+            cases = sorted(self._members)
         else:
             cases = self._lsh_cases(sig.values)
         if below is not None:
             cases = cases[: bisect_left(cases, below)]
-        if not cases:
-            return None
-        rows = np.fromiter(map(self._row.__getitem__, cases), dtype=np.int64, count=len(cases))
+        sketch, codes = sig.sketch, self._codes
+        need = (THRESHOLD - ESTIMATE_MARGIN) * SKETCH
         # Members listed case by case, oldest case first, so that the first qualifying member belongs to the oldest
         # case; checked a block at a time (the first block is small: the oldest candidate usually qualifies). The
         # sketch (one NumPy comparison per block) drops the clearly dissimilar, then the exact Jaccard
         # decides, a few members at a time.
-        members = self._arena[concat_ranges(self._start[rows], self._count[rows])]
-        need = (THRESHOLD - ESTIMATE_MARGIN) * SKETCH
-        lo, size = 0, _CHECK_BLOCK
-        while lo < len(members):
-            block = members[lo : lo + size]
-            lo, size = lo + size, size * 4
-            block = block[_agreement(self._sketches[block], sig.sketch) >= need]
+        pending = chain.from_iterable(map(self._members.__getitem__, cases))  # listed as far as checked only
+        size = _CHECK_BLOCK
+        while len(block := np.fromiter(islice(pending, size), dtype=np.int64)):
+            size *= 4
+            block = block[_agreement(self._sketches[block], sketch) >= need]
             for b in range(0, len(block), _CHECK_BLOCK):
-                sub = block[b : b + _CHECK_BLOCK]
-                lens = self._code_len[sub]
-                flat = self._code_data[concat_ranges(self._code_start[sub], lens)]
-                similar = _jaccards_flat(sig.codes, flat, lens) >= THRESHOLD
+                sub = block[b : b + _CHECK_BLOCK].tolist()
+                similar = jaccards(sig.codes, [codes[slot] for slot in sub]) >= THRESHOLD
                 if similar.any():
-                    return self._cases[int(sub[int(np.argmax(similar))])]
+                    return self._cases[sub[int(np.argmax(similar))]]
         return None
-
-    def members(self, case_id: int) -> np.ndarray:
-        """The numbers of the case's indexed texts (its distinct member texts), oldest first."""
-        row = self._row.get(case_id)
-        if row is None:
-            return np.zeros(0, dtype=np.int64)
-        start = int(self._start[row])
-        return self._arena[start : start + int(self._count[row])].copy()
-
-    def _add_member(self, case_id: int, member: int) -> None:
-        """Append the member to its case's range in the arena; a case whose range is full moves to the arena's end
-        with twice the room. The ranges a case leaves behind hold fewer members than its room (they halve going
-        back), so the arena stays within twice the rooms, four times the members, and is never packed."""
-        row = self._row.get(case_id)
-        if row is None:
-            row = self._row[case_id] = len(self._row)
-            self._start, self._count, self._room = (_grown(a, row + 1) for a in (self._start, self._count, self._room))
-            self._start[row], self._room[row] = self._take(1), 1
-        elif self._count[row] == self._room[row]:
-            n, old = int(self._count[row]), int(self._start[row])
-            start = self._take(2 * n)
-            self._arena[start : start + n] = self._arena[old : old + n]
-            self._start[row], self._room[row] = start, 2 * n
-        self._arena[self._start[row] + self._count[row]] = member
-        self._count[row] += 1
-
-    def _take(self, n: int) -> int:
-        """Room for ``n`` members at the arena's end."""
-        self._arena = _grown(self._arena, self._arena_end + n)
-        at = self._arena_end
-        self._arena_end += n
-        return at
 
     def _lsh_cases(self, values: np.ndarray) -> list[int]:
         """The cases with a member sharing a band with the MinHash ``values``, ascending: what ``MinHashLSH.query``
