@@ -9,14 +9,11 @@ are the real CT2022 tweets. Each size runs in its own process so resident memory
 "scan CPU" and "faults" are the two scan workers' user and system CPU time and minor page faults (copy-on-write,
 mostly: they are forked from this process) per post. The last two columns: CT2022 Dev-Test (undated) against the
 pool, lexical candidates through the terms' heads (the default, `lexical.HEAD_POSTINGS`) and through every posting.
-"scan" is `scan_file(..., workers=2)`, what `qinglang scan` does by default, against the raw model in one process
-(one thread, its fastest setting) on the same posts; the 1-process scan is shown beside it, and the raw model in two
-processes at the first size. Each round also scans the same posts in two runs (the first 128, then the rest): "scan
-s/run" is the time those take beyond the one run, a scan's cost per run (forking the two workers from a process of
-the pool's size, their first copy-on-write faults, their exit), and "per post ÷raw" the one run's rate without that
-cost against the raw model (what a scan of many more posts approaches; the target is "scan÷raw"). The scans and the
-raw model are measured in --rounds alternated rounds, each ratio against its own round's raw model; the table gives
-the median round (and the ratios' range): this shared machine's speed drifts by 10-20 % within minutes.
+"scan" is `scan_file(..., workers=2)`, what `qinglang scan` does by default, against the raw model in one
+process (one thread, its fastest setting) on the same posts; the 1-process scan is shown beside it, and the
+raw model in two processes at the first size. The scans and the raw model are measured in --rounds alternated
+rounds, each ratio against its own round's raw model; the table gives the median round (and the ratios' range):
+this shared machine's speed drifts by 10-20 % within minutes.
 Prints a table; nothing is written into the repo.
 """
 
@@ -38,9 +35,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared/data/claim-matching/ct2022-2a-en"
-
-
-SHORT_SCAN = 128  # the posts split in two scans (this many, the rest) to separate a scan's cost per run
 
 
 def rss_mib() -> float:
@@ -199,10 +193,6 @@ def one_size(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         pf, rf = Path(tmp) / "posts.jsonl", Path(tmp) / "rep.jsonl"
         write_posts(pf, posts)
-        parts = [posts[:SHORT_SCAN], posts[SHORT_SCAN:]]
-        part_files = [Path(tmp) / "part-0.jsonl", Path(tmp) / "part-1.jsonl"]
-        for part, path in zip(parts, part_files, strict=True):
-            write_posts(path, part)
         rep = repeat_stream(posts)
         write_posts(rf, rep)
         # Rounds of (raw model, scan, raw model on the repeat stream, its scan), each ratio against the raw model of
@@ -217,17 +207,6 @@ def one_size(args: argparse.Namespace) -> dict:
             r["scan_faults"] = (after.ru_minflt - before.ru_minflt) / len(posts)
             r["scan_user_ms"] = 1000 * (after.ru_utime - before.ru_utime) / len(posts)
             r["scan_sys_ms"] = 1000 * (after.ru_stime - before.ru_stime) / len(posts)
-            # The same posts scanned again in two runs (the first SHORT_SCAN, then the rest): the time those take
-            # beyond the one run is a scan's cost per run (forking the workers from a process of the pool's size,
-            # their first copy-on-write faults, their exit); what is left of the one run is its cost per post.
-            split = 0.0
-            for j, path in enumerate(part_files):
-                t = time.perf_counter()
-                scan_file(m, path, Path(tmp) / f"o4-{k}-{j}.jsonl", workers=2)
-                split += time.perf_counter() - t
-            r["scan_fixed_s"] = split - len(posts) / r["scan"]
-            posts_s = len(posts) / r["scan"] - r["scan_fixed_s"]  # the one run's time less its cost per run
-            r["per_post_ratio"] = len(posts) / posts_s / r["raw_1p"] if posts_s > 0 else float("nan")
             r["raw_rep_1p"] = rate(rep, lambda: emb.embed([embedding_text(p) for p in rep]))
             r["scan_rep"] = rate(rep, lambda k=k: scan_file(m, rf, Path(tmp) / f"o2-{k}.jsonl", workers=2))
             r["ratio"], r["rep_ratio"] = r["scan"] / r["raw_1p"], r["scan_rep"] / r["raw_rep_1p"]
@@ -318,8 +297,7 @@ def main() -> None:
     table = Table(title="claim matcher benchmark (2 cores)")
     for c in ("debunks", "index", "build s", "publish 1 ms", "p50 ms", "p99 ms", "match-only ms", "RSS MiB",
               "RSS serving MiB", "peak MiB", "scan/s", "raw embed/s", "scan÷raw", "repeat scan/s", "rep÷raw",
-              "1-process scan/s", "scan CPU ms/post user/sys", "faults/post", "scan s/run", "per post ÷raw",
-              "MAP@5 heads/all", "R@10 heads/all"):
+              "1-process scan/s", "scan CPU ms/post user/sys", "faults/post", "MAP@5 heads/all", "R@10 heads/all"):
         table.add_column(c, justify="right")
     for r in rows:
         table.add_row(
@@ -330,7 +308,6 @@ def main() -> None:
             f"{r['scan']:.0f}", f"{r['raw_1p']:.0f}", _ratios(r["rounds"], "ratio"),
             f"{r['scan_rep']:.0f}", _ratios(r["rounds"], "rep_ratio"), f"{r['scan_1p']:.0f}",
             f"{r['scan_user_ms']:.2f}/{r['scan_sys_ms']:.2f}", f"{r['scan_faults']:.0f}",
-            f"{r['scan_fixed_s']:.2f}", _ratios(r["rounds"], "per_post_ratio"),
             "{:.4f}/{:.4f}".format(r["quality"]["heads"][0], r["quality"]["all"][0]),
             "{:.4f}/{:.4f}".format(r["quality"]["heads"][1], r["quality"]["all"][1]),
         )
