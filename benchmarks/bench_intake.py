@@ -145,6 +145,16 @@ class LoadResult:
         self.ended = max(self.ended, other.ended)
 
 
+def connection_rng(seed: int, i: int) -> random.Random:
+    """The generator of connection ``i``'s reports in a load process seeded ``seed``."""
+    return random.Random(seed * 100_003 + i)
+
+
+def process_seeds(seed: int, procs: int) -> list[int]:
+    """The seed of each client process of `run_load`."""
+    return [seed] if procs == 1 else [seed * 31 + k for k in range(procs)]
+
+
 async def _load(port: int, concurrency: int, duration: float, seed: int, rate: float = 0.0) -> LoadResult:
     """Closed loop (``rate`` 0: each connection sends its next report when the last is answered), or open loop
     at ``rate`` reports/s spread over the connections. Open-loop latency counts from the moment a request was
@@ -154,7 +164,7 @@ async def _load(port: int, concurrency: int, duration: float, seed: int, rate: f
     deadline = begin + duration
 
     async def one(i: int) -> None:
-        rng = random.Random(seed * 100_003 + i)
+        rng = connection_rng(seed, i)
         conn = Conn("127.0.0.1", port)
         k = 0
         while time.perf_counter() < deadline:
@@ -203,8 +213,8 @@ def run_load(port: int, *, concurrency: int, duration: float, procs: int, seed: 
         return _load_process(port, concurrency, duration, seed, rate)
     ctx = mp.get_context("spawn")
     with ctx.Pool(procs) as pool:
-        parts = pool.starmap(_load_process, [(port, concurrency, duration, seed * 31 + k, rate / procs)
-                                             for k in range(procs)])
+        parts = pool.starmap(_load_process, [(port, concurrency, duration, s, rate / procs)
+                                             for s in process_seeds(seed, procs)])
     total = LoadResult()
     for p in parts:
         total.merge(p)
@@ -423,8 +433,7 @@ def embed_rate(texts: list[str], n: int) -> tuple[float, int]:
 def planned_texts(*, procs: int, concurrency: int, seed: int, n: int) -> list[str]:
     """The first texts every connection of `run_load` sends (each draws from its own seeded generator, as `_load`
     does), ``n`` in all: the same texts as the load's, known before it starts."""
-    seeds = [seed] if procs == 1 else [seed * 31 + k for k in range(procs)]
-    rngs = [random.Random(s * 100_003 + i) for s in seeds for i in range(concurrency)]
+    rngs = [connection_rng(s, i) for s in process_seeds(seed, procs) for i in range(concurrency)]
     per = -(-n // len(rngs))
     streams = [[make_report(rng)["text"] for _ in range(per)] for rng in rngs]
     return [t for row in zip(*streams, strict=True) for t in row][:n]
