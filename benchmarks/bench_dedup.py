@@ -33,10 +33,9 @@ from qinglang.cases import dedup  # noqa: E402
 
 def run(texts: list[str], bands: tuple[int, int], verify: bool) -> tuple[float, list[int | None]]:
     dedup.LSH_BANDS = bands
-    real = dedup.jaccards
-    if not verify:
-        dedup.jaccards = lambda a, others: np.ones(len(others))  # type: ignore[assignment]
-        dedup.ESTIMATE_MARGIN, margin = 1.0, dedup.ESTIMATE_MARGIN
+    threshold, margin = dedup.THRESHOLD, dedup.ESTIMATE_MARGIN
+    if not verify:  # every LSH candidate qualifies: no sketch pre-check, no exact Jaccard
+        dedup.THRESHOLD, dedup.ESTIMATE_MARGIN = 0.0, 1.0
     try:
         index = dedup.DedupIndex()
         found: list[int | None] = []
@@ -47,9 +46,7 @@ def run(texts: list[str], bands: tuple[int, int], verify: bool) -> tuple[float, 
             index.add_text(text, i if c is None else c)
         return (time.perf_counter() - t) / len(texts) * 1000, found
     finally:
-        dedup.jaccards = real
-        if not verify:
-            dedup.ESTIMATE_MARGIN = margin
+        dedup.THRESHOLD, dedup.ESTIMATE_MARGIN = threshold, margin
 
 
 def main() -> None:

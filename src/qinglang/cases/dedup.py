@@ -13,14 +13,14 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import chain, islice
 
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from qinglang.arrays import GOLDEN, fmix32, sorted_lookup
+from qinglang.arrays import GOLDEN, fmix32
+from qinglang.cases.nearwalk import first_similar
 from qinglang.media.hashing import PDQ_MATCH_THRESHOLD, hamming
 from qinglang.store.models import Case, Report, ReportImage
 from qinglang.taxonomy import OPEN_CASE_STATES
@@ -42,7 +42,6 @@ ESTIMATE_MARGIN = 0.08
 MIN_CHARS = 12  # shorter texts only match exactly: a few shared characters mean nothing
 REFRESH_RECHECK = 1000  # see `DedupIndex.refresh`
 REFRESH_BY_RANGE = 1000  # a refresh with more new reports than this reads them by id range, not by an id list
-_CHECK_BLOCK = 32  # members checked by exact Jaccard per vectorised step (the oldest case that qualifies wins)
 
 
 def _shingles(norm: str, k: int = 3) -> np.ndarray:
@@ -63,16 +62,6 @@ def _template() -> MinHash:
     t = MinHash(num_perm=NUM_PERM, seed=7, scheme="affine32")
     assert t.permutations[0].dtype == np.uint32
     return t
-
-
-_BYTE_SUM = np.uint64(0x0101010101010101)
-
-
-def _agreement(rows: np.ndarray, sketch: np.ndarray) -> np.ndarray:
-    """Per row of ``rows`` (sketches), the number of positions equal to ``sketch``: the equal flags (one byte
-    each) summed eight at a time by one multiplication per 64-bit word (half the time of a boolean sum)."""
-    words = (rows == sketch).view(np.uint64)
-    return ((words * _BYTE_SUM) >> np.uint64(56)).sum(axis=1)
 
 
 @lru_cache(maxsize=1)
@@ -161,16 +150,6 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return shared / max(len(a) + len(b) - shared, 1)
 
 
-def jaccards(a: np.ndarray, others: list[np.ndarray]) -> np.ndarray:
-    """`jaccard` of ``a`` with each of ``others`` (sorted arrays of unique codes), in one pass."""
-    if not others:
-        return np.zeros(0)
-    lens = np.fromiter(map(len, others), dtype=np.int64, count=len(others))
-    hit = sorted_lookup(a, np.concatenate(others))[1]
-    shared = np.bincount(np.repeat(np.arange(len(others)), lens), hit, minlength=len(others))
-    return shared / np.maximum(len(a) + lens - shared, 1)
-
-
 def warm(texts: list[str]) -> None:
     """Compute the signatures of these texts into the cache (outside any lock or transaction)."""
     for text in texts:
@@ -194,11 +173,15 @@ class DedupIndex:
 
     def _reset(self) -> None:
         self.lsh = None if self._small else MinHashLSH(num_perm=NUM_PERM, params=LSH_BANDS)  # keys: case ids
-        # Per slot (one per indexed report): its sketch, shingle codes and case, to check candidates.
+        # Per slot (one per indexed report): its sketch, its shingle codes (``_arena[_starts[slot]:_starts[slot +
+        # 1]]``), its case, and the case's next member (-1 after the newest): what `nearwalk` walks.
         self._sketches = np.zeros((64, SKETCH), dtype=np.uint8)
-        self._codes: list[np.ndarray] = []
+        self._next = np.full(64, -1, dtype=np.int64)
+        self._starts = np.zeros(65, dtype=np.int64)
+        self._arena = np.zeros(4096, dtype=np.uint32)
         self._cases: list[int] = []
-        self._members: dict[int, list[int]] = {}  # case id -> its slots, oldest first
+        self._head: dict[int, int] = {}  # case id -> its oldest member's slot
+        self._tail: dict[int, int] = {}  # case id -> its newest member's slot
         self.exact: dict[str, int] = {}  # normalised text -> case id
         self.pdq: list[tuple[str, int]] = []
         self.floor = 0  # every processed report with an id up to this one is in the index
@@ -257,10 +240,21 @@ class DedupIndex:
             slot = len(self._cases)
             if slot == len(self._sketches):
                 self._sketches = np.concatenate([self._sketches, np.zeros_like(self._sketches)])
+                self._next = np.concatenate([self._next, np.full_like(self._next, -1)])
+                self._starts = np.concatenate([self._starts, np.zeros(slot, dtype=np.int64)])
+            start = int(self._starts[slot])
+            end = start + len(sig.codes)
+            if end > len(self._arena):
+                self._arena = np.concatenate([self._arena, np.zeros(max(end, len(self._arena)), dtype=np.uint32)])
+            self._arena[start:end] = sig.codes
+            self._starts[slot + 1] = end
             self._sketches[slot] = sig.sketch
-            self._codes.append(sig.codes)
             self._cases.append(case_id)
-            self._members.setdefault(case_id, []).append(slot)
+            if case_id in self._tail:
+                self._next[self._tail[case_id]] = slot
+            else:
+                self._head[case_id] = slot
+            self._tail[case_id] = slot
             if self.lsh is not None:  # a bucket is a set: a case already in it is not added twice
                 for key, table in zip(self._band_keys(sig.values), self.lsh.hashtables, strict=True):
                     table.insert(key, case_id)
@@ -279,28 +273,18 @@ class DedupIndex:
         if sig.values is None or sig.codes is None or sig.sketch is None:
             return None
         if self.lsh is None:  # a small index: every case is a candidate
-            cases = sorted(self._members)
+            cases = sorted(self._head)
         else:
             cases = self._lsh_cases(sig.values)
         if below is not None:
             cases = cases[: bisect_left(cases, below)]
-        sketch, codes = sig.sketch, self._codes
-        need = (THRESHOLD - ESTIMATE_MARGIN) * SKETCH
-        # Members listed case by case, oldest case first, so that the first qualifying member belongs to the oldest
-        # case; checked a block at a time (the first block is small: the oldest candidate usually qualifies). The
-        # sketch (one NumPy comparison per block) drops the clearly dissimilar, then the exact Jaccard
-        # decides, a few members at a time.
-        pending = chain.from_iterable(map(self._members.__getitem__, cases))  # listed as far as checked only
-        size = _CHECK_BLOCK
-        while len(block := np.fromiter(islice(pending, size), dtype=np.int64)):
-            size *= 4
-            block = block[_agreement(self._sketches[block], sketch) >= need]
-            for b in range(0, len(block), _CHECK_BLOCK):
-                sub = block[b : b + _CHECK_BLOCK].tolist()
-                similar = jaccards(sig.codes, [codes[slot] for slot in sub]) >= THRESHOLD
-                if similar.any():
-                    return self._cases[sub[int(np.argmax(similar))]]
-        return None
+        if not cases:
+            return None
+        # Members case by case, oldest case first, so that the first qualifying member belongs to the oldest case.
+        heads = np.fromiter(map(self._head.__getitem__, cases), dtype=np.int64, count=len(cases))
+        slot = first_similar(heads, self._next, self._sketches, sig.sketch, (THRESHOLD - ESTIMATE_MARGIN) * SKETCH,
+                             self._starts, self._arena, sig.codes, THRESHOLD)
+        return self._cases[slot] if slot >= 0 else None
 
     def _lsh_cases(self, values: np.ndarray) -> list[int]:
         """The cases with a member sharing a band with the MinHash ``values``, ascending: what ``MinHashLSH.query``
