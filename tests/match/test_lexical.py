@@ -137,3 +137,38 @@ def test_common_terms_cut_to_their_heads_still_give_exact_scores_and_the_best_ro
     for q, lex in zip([small[0], *small], [idx.scores(small[0]), *idx.scores_many(small)], strict=True):
         assert lex.terms is None  # alone, and in a batch (one product over every posting, not the heads)
         np.testing.assert_allclose(lex.lookup(every_key), exact.scores(q).lookup(every_key), rtol=1e-5)
+
+
+def test_the_rows_rescored_are_the_best_head_sums_ties_to_the_lower_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled heads path (`lexsums.heads_rescored`) keeps the RESCORE rows with the highest sums over the
+    heads, and at a tie the lower rows: checked against the same selection made with SciPy and NumPy."""
+    import scipy.sparse as sp
+
+    from qinglang.match import lexical
+
+    monkeypatch.setattr(lexical, "RESCORE", 20)
+    monkeypatch.setattr(lexical, "HEAD_MIN_POSTINGS", 0)
+    rng = np.random.default_rng(3)
+    common = [f"c{i}" for i in range(4)]
+    # Many identical rows (equal sums: ties at the cut) among varied ones.
+    docs = [["c0", "c1", "pad"] if i % 3 == 0 else [common[int(j)] for j in rng.integers(0, 4, size=3)]
+            + [f"r{int(j)}" for j in rng.integers(0, 50, size=2)] for i in range(900)]
+    idx = LexicalIndex(list(range(len(docs))), docs)
+    idx.set_head(64)
+    main = idx._main
+    heads = main._heads()
+    straddled = 0
+    for q in (["c0", "c1"], ["c1", "c0", "c0", "r3"], ["c2", "c3", "r7"]):
+        ids = main.bm25.get_tokens_ids(q)  # type: ignore[union-attr]
+        got = idx.scores_many([q, ["c3"]])[0]
+        assert got.terms is not None
+        qm = sp.csr_matrix((np.ones(len(ids), dtype=np.float32), (np.zeros(len(ids), dtype=np.int64), ids)),
+                           shape=(1, heads.shape[0]))
+        sums = np.asarray((qm @ heads).todense(), dtype=np.float32).ravel()
+        touched = np.flatnonzero(sums)
+        order = np.lexsort((touched, -sums[touched]))  # highest sum first, ties: the lower row
+        want = np.sort(touched[order[:20]])
+        assert got.main_keys.tolist() == want.tolist(), q
+        kth = sums[touched[order[19]]]
+        straddled += int((sums[touched] == kth).sum() > (sums[want] == kth).sum())  # a tie cut in two
+    assert straddled

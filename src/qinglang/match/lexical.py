@@ -22,7 +22,8 @@ import bm25s
 import numpy as np
 import scipy.sparse as sp
 
-from qinglang.arrays import concat_ranges, sorted_distinct, sorted_lookup, top_positions
+from qinglang.arrays import sorted_distinct, sorted_lookup, top_positions
+from qinglang.match.lexsums import exact_scores, heads_rescored
 from qinglang.text.normalize import normalize
 from qinglang.text.segment import tokens as _segment
 
@@ -175,6 +176,16 @@ def lookup_many(lexes: Sequence[LexScores | None], keys: np.ndarray, bounds: Seq
     return out
 
 
+def _distinct_terms(queries: Sequence[list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The queries' term ids as `lexsums` takes them: per query its distinct ids ascending (``q_terms[q_ptr[j]:
+    q_ptr[j + 1]]``) and how often each occurs (float32)."""
+    distinct = [np.unique(np.asarray(q, dtype=np.int64), return_counts=True) for q in queries]
+    q_ptr = np.concatenate(([0], np.cumsum([len(t) for t, _ in distinct]))).astype(np.int64)
+    q_terms = np.concatenate([t for t, _ in distinct]) if distinct else np.zeros(0, dtype=np.int64)
+    q_counts = np.concatenate([c for _, c in distinct]).astype(np.float32) if distinct else np.zeros(0, np.float32)
+    return q_ptr, q_terms, q_counts
+
+
 class _Main:
     """An immutable bm25s segment with its row keys (ascending) and document frequencies.
 
@@ -233,7 +244,7 @@ class _Main:
         if not ids:
             return _NONE
         if self.bm25.nonoccurrence_array is None and self._is_cut(ids):
-            return self._rescored([ids], [self._summed(ids, self._heads())])[0]
+            return self._through_heads([ids])[0]
         if self._postings(ids) * 4 > self.n or self.bm25.nonoccurrence_array is not None:
             dense = np.asarray(self.bm25.get_scores_from_ids(ids), dtype=np.float32)
             pos = np.flatnonzero(dense)
@@ -272,28 +283,25 @@ class _Main:
             return [self._scores_of(i) for i in ids]
         cut = [bool(i) and self._is_cut(i) for i in ids]
         out: list[Scored] = [_NONE] * len(qs)
-        # The queries that go through the heads are summed over them, the others over every posting (a query with a
-        # cut term but few postings in all must not get the heads' partial sums).
-        for through_heads, mat in ((False, self._terms()), (True, self._heads())):
-            postings = np.diff(mat.indptr)  # rows per term
-            group: list[int] = []
-            budget = 0
-            todo = [k for k in range(len(qs)) if ids[k] and cut[k] == through_heads]
-            for k in [*todo, None]:
-                size = int(postings[ids[k]].sum()) if k is not None else 0
-                if k is None or (group and budget + size > BATCH_POSTINGS):
-                    if len(group) == 1:  # one query: its own postings summed cost less than building two matrices
-                        j = group[0]
-                        out[j] = (*self._summed(ids[j], mat), None) if through_heads else self._scores_of(ids[j])
-                    elif group:
-                        self._product(group, ids, out, mat)
-                    group, budget = [], 0
-                if k is not None:
-                    group.append(k)
-                    budget += size
+        # The queries none of whose terms was cut are summed over every posting, a sparse product per group.
+        mat = self._terms()
+        postings = np.diff(mat.indptr)  # rows per term
+        group: list[int] = []
+        budget = 0
+        todo = [k for k in range(len(qs)) if ids[k] and not cut[k]]
+        for k in [*todo, None]:
+            size = int(postings[ids[k]].sum()) if k is not None else 0
+            if k is None or (group and budget + size > BATCH_POSTINGS):
+                if len(group) == 1:  # one query: its own postings summed cost less than building two matrices
+                    out[group[0]] = self._scores_of(ids[group[0]])
+                elif group:
+                    self._product(group, ids, out, mat)
+                group, budget = [], 0
+            if k is not None:
+                group.append(k)
+                budget += size
         again = [k for k in range(len(qs)) if cut[k]]
-        for k, scored in zip(again, self._rescored([ids[k] for k in again], [out[k][:2] for k in again]),
-                             strict=True):
+        for k, scored in zip(again, self._through_heads([ids[k] for k in again]), strict=True):
             out[k] = scored
         return out
 
@@ -342,47 +350,33 @@ class _Main:
             fwd = self._row_matrix = self._terms().tocsc()
         return fwd
 
-    def _rescored(self, queries: list[list[int]], approx: list[tuple[np.ndarray, np.ndarray]]) -> list[Scored]:
-        """Each query's RESCORE best rows by its sums over the heads (ties: lower row first), scored exactly."""
+    def _through_heads(self, queries: list[list[int]]) -> list[Scored]:
+        """Each query's RESCORE best rows by its sums over the heads (ties: lower row first), scored exactly (see
+        `lexsums.heads_rescored`), as (positions ascending, scores, the query's term ids)."""
         if not queries:
             return []
-        tops = []
-        for pos, sc in approx:
-            if len(sc) > RESCORE:
-                sel = top_positions(sc, RESCORE)  # every sum at least the RESCORE-th largest
-                if len(sel) > RESCORE:  # ties at the RESCORE-th: the lower rows
-                    v = sc[sel]
-                    kth = v.min()
-                    above = pos[sel[v > kth]]
-                    pos = np.concatenate([above, np.sort(pos[sel[v == kth]])[: RESCORE - len(above)]])
-                else:
-                    pos = pos[sel]
-            tops.append(np.sort(pos))
-        return [(pos, sc, q) for pos, sc, q in zip(tops, self.exact(queries, tops), queries, strict=True)]
+        q_ptr, q_terms, q_counts = _distinct_terms(queries)
+        heads, rows = self._heads(), self._rows()
+        pos, scores, bounds = heads_rescored(
+            q_ptr, q_terms, q_counts, heads.indptr, heads.indices, heads.data, rows.indptr, rows.indices, rows.data,
+            RESCORE, self._scratch(), self._term_weights())
+        b = bounds.tolist()
+        return [(pos[b[j] : b[j + 1]], scores[b[j] : b[j + 1]], q) for j, q in enumerate(queries)]
 
     def exact(self, queries: Sequence[list[int]], rows: Sequence[np.ndarray]) -> list[np.ndarray]:
         """BM25 scores of the rows at positions ``rows[j]`` for query ``j`` (its terms' ids; a repeated term counts
-        again), from each row's own postings: a row-major copy of the score matrix, made on first use. A query's
-        term counts go into a per-thread array indexed by term, read by every posting of its rows (a gather, not a
-        search), and are cleared again."""
+        again), from each row's own postings: a row-major copy of the score matrix, made on first use
+        (`lexsums.exact_scores`)."""
         if not len(rows):
             return []
         fwd = self._rows()
-        indptr, indices, data = fwd.indptr, fwd.indices, fwd.data
-        weight = self._term_weights()
-        out = []
-        for q, r in zip(queries, rows, strict=True):
-            r = np.asarray(r, dtype=np.int64)
-            starts = indptr[r].astype(np.int64)
-            counts = indptr[r + 1] - starts
-            at = concat_ranges(starts, counts)
-            terms = np.asarray(q, dtype=np.int64)
-            np.add.at(weight, terms, 1.0)
-            sums = np.bincount(np.repeat(np.arange(len(r)), counts), weights=data[at] * weight[indices[at]],
-                               minlength=len(r))
-            weight[terms] = 0.0
-            out.append(sums.astype(np.float32))
-        return out
+        q_ptr, q_terms, q_counts = _distinct_terms(queries)
+        rows_ptr = np.concatenate(([0], np.cumsum([len(r) for r in rows]))).astype(np.int64)
+        flat = np.concatenate([np.asarray(r, dtype=np.int64) for r in rows])
+        scores = exact_scores(q_ptr, q_terms, q_counts, rows_ptr, flat, fwd.indptr, fwd.indices, fwd.data,
+                              self._term_weights())
+        b = rows_ptr.tolist()
+        return [scores[b[j] : b[j + 1]] for j in range(len(rows))]
 
     def _terms(self) -> sp.csr_matrix:
         """The BM25 score matrix, a row per term (bm25s keeps it that way: its postings are the rows)."""
