@@ -37,6 +37,7 @@ def heads_rescored(q_ptr: np.ndarray, q_terms: np.ndarray, q_counts: np.ndarray,
     rows = np.empty(most, dtype=np.int64)
     sums = np.empty(most, dtype=np.float32)
     ties = np.empty(most, dtype=np.int64)
+    rows_above = np.empty(most, dtype=np.int64)
     pos = np.empty(n_q * rescore, dtype=np.int64)
     scores = np.empty(n_q * rescore, dtype=np.float32)
     bounds = np.zeros(n_q + 1, dtype=np.int64)
@@ -59,22 +60,20 @@ def heads_rescored(q_ptr: np.ndarray, q_terms: np.ndarray, q_counts: np.ndarray,
                     acc[r] = 0.0
                     n += 1
         if n > rescore:
-            kth = np.partition(sums[:n], n - rescore)[n - rescore]  # the rescore-th largest sum
-            sel = np.empty(rescore, dtype=np.int64)
-            m = n_ties = 0
+            kth = _kth_largest(sums[:n], rescore)
+            sel = rows_above  # rows above the k-th sum, then the lowest rows at it: written unconditionally and
+            m = n_ties = 0  # counted by the comparison (no branch to mispredict on the many equal sums)
             for i in range(n):
-                if sums[i] > kth:
-                    sel[m] = rows[i]
-                    m += 1
-                elif sums[i] == kth:
-                    ties[n_ties] = rows[i]
-                    n_ties += 1
+                r, v = rows[i], sums[i]
+                sel[m] = r
+                m += v > kth
+                ties[n_ties] = r
+                n_ties += v == kth
             need = rescore - m
             # The lowest ``need`` rows among the ties (a partial partition, then the ``need`` themselves sorted).
             lowest = np.sort(np.partition(ties[:n_ties], need - 1)[:need]) if n_ties > need else ties[:n_ties]
-            for i in range(need):
-                sel[m + i] = lowest[i]
-            chosen = np.sort(sel)
+            sel[m : m + need] = lowest[:need]
+            chosen = np.sort(sel[:rescore])
         else:
             chosen = np.sort(rows[:n])
         _exact(q_terms[q_ptr[j] : q_ptr[j + 1]], q_counts[q_ptr[j] : q_ptr[j + 1]], chosen, r_indptr, r_indices,
@@ -116,3 +115,35 @@ def _exact(terms: np.ndarray, counts: np.ndarray, rows: np.ndarray, r_indptr: np
         out[i] = np.float32(s)
     for a in range(terms.shape[0]):
         weight[terms[a]] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def _kth_largest(values: np.ndarray, k: int) -> float:
+    """The ``k``-th largest of ``values`` (counting equal values apart; ``k`` at most their number), through a
+    min-heap of the ``k`` largest so far: most values fall below its root and cost one comparison. (NumPy's
+    partition as numba compiles it slowed down several times on the many equal sums BM25 gives.)"""
+    heap = values[:k].copy()
+    for i in range(k // 2 - 1, -1, -1):
+        _sift_down(heap, i)
+    for i in range(k, values.shape[0]):
+        if values[i] > heap[0]:
+            heap[0] = values[i]
+            _sift_down(heap, 0)
+    return heap[0]
+
+
+@njit(cache=True, nogil=True)
+def _sift_down(heap: np.ndarray, i: int) -> None:
+    n = heap.shape[0]
+    v = heap[i]
+    while True:
+        child = 2 * i + 1
+        if child >= n:
+            break
+        if child + 1 < n and heap[child + 1] < heap[child]:
+            child += 1
+        if heap[child] >= v:
+            break
+        heap[i] = heap[child]
+        i = child
+    heap[i] = v
