@@ -2,19 +2,20 @@
 case first, each pre-checked by its one-byte minwise sketch and then decided by the exact Jaccard of the shingle
 codes, until the first member that qualifies.
 
-As NumPy steps over blocks of members the walk cost about 0.4 ms per report on bench_intake's templated stream
-(hundreds of members per lookup, a few dozen NumPy calls and the listing of member ids in Python); compiled, the
-same walk over the same members is a loop. Compiled once per installation (`cache=True`: the machine code is kept
-beside this file, or in numba's user cache when the package directory is read-only), never at import.
+As NumPy steps over blocks of members (a few dozen NumPy calls per lookup and member ids listed in Python) the walk
+was the largest part of the worker's time on bench_intake's templated stream; compiled, the same walk over the same
+members is a loop (`compiled.kernel`; `benchmarks/bench_dedup.py --reports 6000`: lookup and insert 0.073 ms per
+report, 0.156-0.166 ms in session 13, the same joins).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from qinglang.compiled import kernel
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def first_similar(heads: np.ndarray, nxt: np.ndarray, sketches: np.ndarray, sketch: np.ndarray, need: float,
                   starts: np.ndarray, arena: np.ndarray, codes: np.ndarray, threshold: float) -> int:
     """The first slot, walking each of ``heads`` (a case's oldest member slot) along ``nxt`` (the case's next

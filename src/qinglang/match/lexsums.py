@@ -6,17 +6,18 @@ The same arithmetic as the SciPy and NumPy steps they replace, in the same order
 the heads' sums in float32, a query's terms ascending and a repeated term's postings multiplied by its count (as
 SciPy's sparse product sums them); ties at the RESCORE-th sum go to the lower rows; the exact scores summed in
 float64 over each row's postings in order, each a float32 product (as ``np.bincount`` of them sums). At 1M rows the
-sparse product alone cost about half a millisecond per query, most of it bookkeeping around a few thousand
-additions. Compiled once per installation (`cache=True`), never at import.
+sparse product was the largest part of lexical scoring, most of it bookkeeping around the additions
+(`compiled.kernel`).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from qinglang.compiled import kernel
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def heads_rescored(q_ptr: np.ndarray, q_terms: np.ndarray, q_counts: np.ndarray, h_indptr: np.ndarray,
                    h_indices: np.ndarray, h_data: np.ndarray, r_indptr: np.ndarray, r_indices: np.ndarray,
                    r_data: np.ndarray, rescore: int, acc: np.ndarray,
@@ -84,7 +85,7 @@ def heads_rescored(q_ptr: np.ndarray, q_terms: np.ndarray, q_counts: np.ndarray,
     return pos[:out], scores[:out], bounds
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def exact_scores(q_ptr: np.ndarray, q_terms: np.ndarray, q_counts: np.ndarray, rows_ptr: np.ndarray,
                  rows: np.ndarray, r_indptr: np.ndarray, r_indices: np.ndarray, r_data: np.ndarray,
                  weight: np.ndarray) -> np.ndarray:
@@ -98,7 +99,7 @@ def exact_scores(q_ptr: np.ndarray, q_terms: np.ndarray, q_counts: np.ndarray, r
     return out
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _exact(terms: np.ndarray, counts: np.ndarray, rows: np.ndarray, r_indptr: np.ndarray, r_indices: np.ndarray,
            r_data: np.ndarray, weight: np.ndarray, out: np.ndarray) -> None:
     """``out[i]``: row ``rows[i]``'s score for the query ``terms`` (each counted ``counts`` times): its postings'
@@ -117,11 +118,11 @@ def _exact(terms: np.ndarray, counts: np.ndarray, rows: np.ndarray, r_indptr: np
         weight[terms[a]] = 0.0
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _kth_largest(values: np.ndarray, k: int) -> float:
     """The ``k``-th largest of ``values`` (counting equal values apart; ``k`` at most their number), through a
-    min-heap of the ``k`` largest so far: most values fall below its root and cost one comparison. (NumPy's
-    partition as numba compiles it slowed down several times on the many equal sums BM25 gives.)"""
+    min-heap of the ``k`` largest so far: most values fall below its root and cost one comparison (a partition as
+    numba compiles it was slower on the many equal sums BM25 gives)."""
     heap = values[:k].copy()
     for i in range(k // 2 - 1, -1, -1):
         _sift_down(heap, i)
@@ -132,7 +133,7 @@ def _kth_largest(values: np.ndarray, k: int) -> float:
     return heap[0]
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _sift_down(heap: np.ndarray, i: int) -> None:
     n = heap.shape[0]
     v = heap[i]
