@@ -61,7 +61,7 @@ def heads_rescored(q_ptr: np.ndarray, q_terms: np.ndarray, q_counts: np.ndarray,
                     acc[r] = 0.0
                     n += 1
         if n > rescore:
-            kth = _kth_largest(sums[:n], rescore)
+            kth = kth_largest(sums[:n], rescore)
             sel = rows_above  # rows above the k-th sum, then the lowest rows at it: written unconditionally and
             m = n_ties = 0  # counted by the comparison (no branch to mispredict on the many equal sums)
             for i in range(n):
@@ -119,7 +119,7 @@ def _exact(terms: np.ndarray, counts: np.ndarray, rows: np.ndarray, r_indptr: np
 
 
 @kernel
-def _kth_largest(values: np.ndarray, k: int) -> float:
+def kth_largest(values: np.ndarray, k: int) -> float:
     """The ``k``-th largest of ``values`` (counting equal values apart; ``k`` at most their number), through a
     min-heap of the ``k`` largest so far: most values fall below its root and cost one comparison (a partition as
     numba compiles it was slower on the many equal sums BM25 gives)."""

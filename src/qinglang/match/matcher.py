@@ -28,6 +28,7 @@ from qinglang.match.columns import Strings
 from qinglang.match.dates import day_number, parse_date
 from qinglang.match.embedder import Embedder, get_embedder
 from qinglang.match.features import FEATURES, LEXICAL_IDX, PAIR_IDX, build_matrix, numbers
+from qinglang.match.gathering import gather_candidates
 from qinglang.match.index import EXACT_LIMIT, ClaimIndex, NumpyIndex, UsearchIndex, make_index
 from qinglang.match.lexical import LexicalIndex, LexScores, lookup_many, match_tokens, split_tags
 from qinglang.match.reranker import Scorer, default_scorer
@@ -101,6 +102,8 @@ def _view(text: str) -> _View:
 # forked scan worker cost a copy-on-write page fault each.
 _FACTS = np.dtype([("title", "?"), ("lang", "i2"), ("dlen", "f4"), ("day", "f4"), ("first", "i8"), ("span", "i4")])
 _EMPTY_VIEW = _View((), frozenset(), np.zeros(0, dtype=np.int64), frozenset())
+_NO_ROWS = np.zeros(0, dtype=np.int64)
+_NO_SCORES = np.zeros(0, dtype=np.float64)
 _DZ, _BZ = FEATURES.index("dense_z"), FEATURES.index("bm25_z")
 
 
@@ -443,21 +446,31 @@ class Matcher:
         _, at = np.unique(owners, return_index=True)
         return owners[np.sort(at)[:DATE_K]]
 
-    def _gather(self, q_toks: list[str], lex: LexScores | None, qvec: np.ndarray, dkeys: np.ndarray, qday: float,
-                first: np.ndarray,
-                ) -> tuple[np.ndarray, list[str], LexScores | None, list[tuple[int, float]], np.ndarray]:
-        """One text's candidate debunks as their first rows (dense top, lexical top, date window, in that order),
-        its tokens, lexical scores, lexical top list and the debunks from its date window (``q_toks``, ``lex``: its
-        tokens and BM25 scores; ``first``: `_FACTS` ``first`` of every row)."""
-        dk = np.asarray(dkeys, dtype=np.int64)
-        lex_top = lex.top(LEX_K) if lex is not None else []
-        rows = np.concatenate([dk, np.fromiter((k for k, _ in lex_top), dtype=np.int64, count=len(lex_top))])
-        rows = rows[(rows >= 0) & (rows < len(first))]  # rows added since ``first`` was read are not candidates yet
-        window = self._date_window(qvec, qday, first) if not math.isnan(qday) else np.zeros(0, dtype=np.int64)
-        owners = np.concatenate([first[rows], window])
-        owners = owners[owners >= 0]
-        _, at = np.unique(owners, return_index=True)
-        return owners[np.sort(at)], q_toks, lex, lex_top, window
+    @staticmethod
+    def _gather(dkeys: np.ndarray, lexes: list[LexScores | None], windows: list[np.ndarray], first: np.ndarray,
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The texts' candidate debunks as their first rows (dense top, lexical top, date window; each once) with
+        their bounds per text, and the scores of each text's lexical top list (LEX_K best, ties to the lower row,
+        as `LexScores.top`) with theirs (``first``: `_FACTS` ``first`` of every row). See `gathering`."""
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        for lex in lexes:
+            if lex is None:
+                parts.append((_NO_ROWS, _NO_SCORES))
+                continue
+            # float64: the delta's scores are Python floats, and a main score converts to one exactly.
+            keys, scores = lex.main_keys, lex.main_scores.astype(np.float64)
+            if lex.delta:
+                keys = np.concatenate([keys, np.fromiter(lex.delta.keys(), dtype=np.int64, count=len(lex.delta))])
+                scores = np.concatenate([scores, np.fromiter(lex.delta.values(), dtype=np.float64,
+                                                             count=len(lex.delta))])
+            parts.append((keys, scores))
+        lex_ptr = np.concatenate(([0], np.cumsum([len(k) for k, _ in parts]))).astype(np.int64)
+        win_ptr = np.concatenate(([0], np.cumsum([len(w) for w in windows]))).astype(np.int64)
+        owners, cand_ptr, _, top_scores, top_ptr = gather_candidates(
+            np.asarray(dkeys, dtype=np.int64), lex_ptr, np.concatenate([k for k, _ in parts]).astype(np.int64),
+            np.concatenate([v for _, v in parts]), LEX_K, first, win_ptr,
+            np.concatenate([np.asarray(w, dtype=np.int64) for w in windows]))
+        return owners, cand_ptr, top_scores, top_ptr
 
     def _candidates(
         self, texts: list[str], qvecs: np.ndarray, dkeys: np.ndarray, dsims: np.ndarray, qlangs: list[str],
@@ -473,9 +486,11 @@ class Matcher:
         for i, lex in zip(with_toks, self._lex.scores_many([toks[i] for i in with_toks]), strict=True):
             lexes[i] = lex
         first = facts_all["first"]
-        gathered = [self._gather(toks[i], lexes[i], qvecs[i], dkeys[i], qdays[i], first) for i in range(len(texts))]
-        n_cands = np.fromiter((len(g[0]) for g in gathered), dtype=np.int64, count=len(texts))
-        owners = np.concatenate([g[0] for g in gathered])  # the candidate debunks, as their first rows
+        windows = [self._date_window(qvecs[i], qdays[i], first) if not math.isnan(qdays[i]) else _NO_ROWS
+                   for i in range(len(texts))]
+        # The candidate debunks as their first rows: dense top, lexical top, date window, in that order.
+        owners, cand_ptr, top_scores, top_ptr = self._gather(dkeys, lexes, windows, first)
+        n_cands = np.diff(cand_ptr)
         if not len(owners):
             return [Candidates([], np.zeros((0, len(FEATURES)), dtype=np.float32)) for _ in texts]
         cand_text = np.repeat(np.arange(len(texts)), n_cands)
@@ -488,13 +503,13 @@ class Matcher:
         row_of_text = cand_text[grp]
         sims = self._dense.similarities(qvecs, keys, row_of_text)
         text_rows = np.concatenate(([0], np.cumsum(np.bincount(row_of_text, minlength=len(texts))))).tolist()
-        bm = lookup_many([g[2] for g in gathered], keys, text_rows)
+        bm = lookup_many(lexes, keys, text_rows)
         facts = self._facts[keys]
         title = facts["title"]
         # Same script as the text: its language (or an undetermined one); every row if the text's is undetermined;
         # none if the text has no tokens (cross-lingual simulation, or nothing to match).
         codes = np.asarray([self._lang_codes.get(lg, -1) for lg in qlangs], dtype=np.int64)
-        has_toks = np.asarray([bool(g[1]) for g in gathered])
+        has_toks = np.asarray([bool(t) for t in toks])
         undetermined = np.asarray([lg == "und" for lg in qlangs])
         lang = facts["lang"]
         same = has_toks[row_of_text] & (undetermined[row_of_text] | (lang == codes[row_of_text]) | (lang == 0))
@@ -511,12 +526,13 @@ class Matcher:
         # (completed with background claims when the registry is smaller than DENSE_K, as the tail of a large
         # pool's list would be) and its BM25 top list (completed with zeros).
         drefs, brefs = [], []
-        for i, g in enumerate(gathered):
+        bref_all = top_scores.astype(np.float32)
+        for i in range(len(texts)):
             dref = dsims[i][np.isfinite(dsims[i])]
             if len(dref) < DENSE_K:
                 dref = np.concatenate([dref, self._background_sims(qvecs[i])[: DENSE_K - len(dref)]])
             drefs.append(dref)
-            bref = np.asarray([s for _, s in g[3]], dtype=np.float32)
+            bref = bref_all[top_ptr[i] : top_ptr[i + 1]]
             brefs.append(np.concatenate([bref, np.zeros(max(LEX_K - len(bref), 0), dtype=np.float32)]))
         pair = np.zeros((len(owners), len(PAIR_IDX)), dtype=np.float32)
         # Days from the post to each candidate's publication (NaN where either date is unknown).
@@ -524,17 +540,17 @@ class Matcher:
         x = build_matrix(
             seg=cand_text, dense_best=dense_best.astype(np.float32), dense_title=dense_title, dense_ref=np.stack(drefs),
             bm25_best=bm_best, bm25_title=bm_title, bm25_ref=np.stack(brefs), lexical_ok=lex_ok, pair_lex=pair,
-            q_len=np.asarray([len(g[1]) for g in gathered], dtype=np.float64), d_len=d_len, day_gap=np.abs(gap),
+            q_len=np.asarray([len(t) for t in toks], dtype=np.float64), d_len=d_len, day_gap=np.abs(gap),
         )
         # Only a shortlist by the cheap evidence (and the date window's candidates) gets the pair features and
         # goes to the re-ranker; the rank and z-score features above were computed over all candidates, as in
         # training.
-        keep = (np.concatenate([np.isin(g[0], g[4]) for g in gathered])
-                if any(len(g[4]) for g in gathered) else None)
+        keep = (np.concatenate([np.isin(owners[cand_ptr[i] : cand_ptr[i + 1]], w) for i, w in enumerate(windows)])
+                if any(len(w) for w in windows) else None)
         sel_arr = _shortlist(x, cand_text, PAIR_K, keep)
         views, lex_index, table = self._views, self._lex, self._idf
         idf = lex_index.idf
-        qvs = [_view(t) if g[1] else _EMPTY_VIEW for t, g in zip(texts, gathered, strict=True)]
+        qvs = [_view(t) if q else _EMPTY_VIEW for t, q in zip(texts, toks, strict=True)]
         shown = keys[best_row[sel_arr]]  # the row each candidate is explained by
         lexed = sel_arr[lex_ok[sel_arr]]
         if len(lexed):
