@@ -17,6 +17,7 @@ from typing import final
 import numpy as np
 
 from qinglang.arrays import top_floor
+from qinglang.compiled import kernel
 from qinglang.errors import Invalid
 
 EXACT_LIMIT = 50_000  # above this many vectors the HNSW index is faster than a full scan
@@ -191,14 +192,12 @@ class NumpyIndex(ClaimIndex):
         out_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
         if n == 0:
             return out_k, out_s
-        sims = queries @ mat[:n].T
+        sims = np.ascontiguousarray(queries @ mat[:n].T, dtype=np.float32)
         kk = min(k, n)
         floor = top_floor(sims, kk)  # per query: at least kk rows reach it, and only those are sorted
-        for i in range(len(queries)):
-            cand = np.flatnonzero(sims[i] >= floor[i])
-            order = cand[np.argsort(-sims[i, cand], kind="stable")[:kk]]
-            out_k[i, :kk] = ks[order]
-            out_s[i, :kk] = sims[i, order]
+        order = _top_rows(sims, floor.astype(np.float32), kk)
+        out_k[:, :kk] = ks[order]
+        out_s[:, :kk] = np.take_along_axis(sims, order, axis=1)
         return out_k, out_s
 
     @staticmethod
@@ -364,3 +363,24 @@ def _search_threads() -> int:
 def make_index(n_vectors: int, dim: int = 512) -> ClaimIndex:
     """The right implementation for a pool of ``n_vectors``."""
     return UsearchIndex(dim) if n_vectors > EXACT_LIMIT else NumpyIndex(dim)
+
+
+@kernel
+def _top_rows(sims: np.ndarray, floor: np.ndarray, k: int) -> np.ndarray:
+    """Per query (row of ``sims``), the positions of its ``k`` highest similarities, highest first, ties by
+    position; only the values reaching the query's ``floor`` (at least ``k`` do) are sorted."""
+    out = np.empty((sims.shape[0], k), dtype=np.int64)
+    cand = np.empty(sims.shape[1], dtype=np.int64)
+    for i in range(sims.shape[0]):
+        m = 0
+        for j in range(sims.shape[1]):
+            if sims[i, j] >= floor[i]:
+                cand[m] = j
+                m += 1
+        vals = np.empty(m, dtype=np.float32)
+        for j in range(m):
+            vals[j] = -sims[i, cand[j]]
+        order = np.argsort(vals, kind="mergesort")  # stable: equal similarities stay in position order
+        for j in range(k):
+            out[i, j] = cand[order[j]]
+    return out

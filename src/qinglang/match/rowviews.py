@@ -120,9 +120,9 @@ class RowViews:
         """``grams``: `gram_codes` of the normalised text."""
         vocab = self.vocab
         ids = [vocab.get(t, -1) for t in toks]
-        known = np.asarray([i for i in ids if i >= 0], dtype=np.int64)
-        pairs = [(a << 32) | b for a, b in zip(ids, ids[1:], strict=False) if a >= 0 and b >= 0]
-        return QueryView(np.unique(known), np.unique(np.asarray(pairs, dtype=np.int64)), grams, nums)
+        known = sorted({i for i in ids if i >= 0})  # a text's few ids: a set costs less than np.unique
+        pairs = sorted({(a << 32) | b for a, b in zip(ids, ids[1:], strict=False) if a >= 0 and b >= 0})
+        return QueryView(np.asarray(known, dtype=np.int64), np.asarray(pairs, dtype=np.int64), grams, nums)
 
     def overlaps(
         self, qs: Sequence[QueryView], q_of: np.ndarray, idf: Callable[[np.ndarray], np.ndarray],
