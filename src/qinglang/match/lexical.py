@@ -273,9 +273,10 @@ class _Main:
     def scores_many(self, qs: Sequence[list[str]]) -> list[Scored]:
         """`scores` of many queries, each one's positions in no particular order: their postings summed by one
         sparse product per group of queries (the per-query loop over terms cost more than the additions on a
-        small pool). A group's postings are bounded by BATCH_POSTINGS, so a batch of queries with common terms
-        on a large pool never holds more than that many partial scores at once. Scores are the same sums (in
-        another order: float32 may differ in the last bit)."""
+        small pool); the queries with a term cut to its head go through the heads together (`_through_heads`). A
+        group's postings are bounded by BATCH_POSTINGS, so a batch of queries with common terms on a large pool
+        never holds more than that many partial scores at once. Scores are the same sums (in another order: float32
+        may differ in the last bit)."""
         if self.bm25 is None:
             return [_NONE for _ in qs]
         ids = [self.bm25.get_tokens_ids(q) for q in qs]
