@@ -28,7 +28,7 @@ def gather_candidates(dense: np.ndarray, lex_ptr: np.ndarray, lex_keys: np.ndarr
     n_first = first.shape[0]
     seen = np.zeros(n_first, dtype=np.bool_)
     top_keys = np.empty(n_text * k, dtype=np.int64)
-    top_scores = np.empty(n_text * k, dtype=np.float32)
+    top_scores = np.empty(n_text * k, dtype=lex_scores.dtype)
     top_ptr = np.zeros(n_text + 1, dtype=np.int64)
     most = dense.shape[1] * n_text + n_text * k + windows.shape[0]
     cands = np.empty(most, dtype=np.int64)
@@ -83,9 +83,7 @@ def _top(keys: np.ndarray, scores: np.ndarray, k: int, out_keys: np.ndarray, out
             pos[m] = i
             m += 1
     if m > k:  # those at least the k-th best score (all of them tied with it too)
-        vals = np.empty(m, dtype=np.float32)
-        for i in range(m):
-            vals[i] = scores[pos[i]]
+        vals = scores[pos]
         kth = kth_largest(vals, k)
         kept = 0
         for i in range(m):
@@ -93,11 +91,7 @@ def _top(keys: np.ndarray, scores: np.ndarray, k: int, out_keys: np.ndarray, out
                 pos[kept] = pos[i]
                 kept += 1
         m = kept
-    vals = np.empty(m, dtype=np.float32)
-    rows = np.empty(m, dtype=np.int64)
-    for i in range(m):
-        vals[i] = scores[pos[i]]
-        rows[i] = keys[pos[i]]
+    vals, rows = scores[pos[:m]], keys[pos[:m]]  # the scores' own precision: a delta's float64 score is kept
     by_key = np.argsort(rows, kind="mergesort")
     order = by_key[np.argsort(-vals[by_key], kind="mergesort")]  # best first, ties by key (both sorts stable)
     for j in range(min(k, m)):

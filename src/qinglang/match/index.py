@@ -377,6 +377,9 @@ def _top_rows(sims: np.ndarray, floor: np.ndarray, k: int) -> np.ndarray:
             if sims[i, j] >= floor[i]:
                 cand[m] = j
                 m += 1
+        if m < k:  # a NaN floor (a NaN similarity) is reached by none: sort every position
+            m = sims.shape[1]
+            cand[:m] = np.arange(m)
         vals = np.empty(m, dtype=np.float32)
         for j in range(m):
             vals[j] = -sims[i, cand[j]]
