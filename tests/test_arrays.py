@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qinglang.arrays import contains, salted, segment_ranks, sorted_distinct, top_floor, top_positions
+from qinglang.arrays import contains, salted, segment_ranks, sorted_distinct, top_floor
 
 
 def test_segment_ranks_are_ranks_within_each_segment() -> None:
@@ -47,18 +47,6 @@ def test_contains_is_set_membership_through_the_table_too() -> None:
                                  rng.integers(-(2**62), 2**62, size=n_values), ref[-1:] + 1, ref[:1] - 1])
         want = np.isin(values, ref)
         assert contains(ref, values).tolist() == want.tolist()
-
-
-def test_top_positions_are_every_value_reaching_the_kth_largest() -> None:
-    rng = np.random.default_rng(6)
-    for n, k in ((0, 3), (5, 10), (100, 1), (100, 30), (5000, 30), (40000, 7)):
-        for values in (rng.random(n).astype(np.float32), rng.integers(0, 20, size=n).astype(np.float32)):
-            got = top_positions(values, k)
-            if n <= k:
-                assert got.tolist() == list(range(n))
-                continue
-            kth = np.sort(values)[::-1][k - 1]
-            assert got.tolist() == np.flatnonzero(values >= kth).tolist()  # ties with the k-th included
 
 
 def test_top_floor_is_reached_by_at_least_k_per_row_and_never_above_the_kth() -> None:

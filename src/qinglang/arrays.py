@@ -77,11 +77,6 @@ def contains(sorted_ref: np.ndarray, values: np.ndarray) -> np.ndarray:
     return out
 
 
-def kth_largest(values: np.ndarray, k: int) -> np.generic:
-    """The ``k``-th largest of ``values`` (1 <= k <= len(values)), as a scalar of their type."""
-    return np.partition(values, len(values) - k)[len(values) - k]
-
-
 def top_floor(values: np.ndarray, k: int) -> np.ndarray:
     """Along the last axis (1 <= k <= its length): a value that at least ``k`` of ``values`` reach, at most the
     ``k``-th largest. On a long axis it is the k-th largest of every fourth value, so that only the values reaching
@@ -90,12 +85,3 @@ def top_floor(values: np.ndarray, k: int) -> np.ndarray:
     sample = values[..., ::4] if n >= max(8 * k, 2048) else values
     m = sample.shape[-1]
     return np.partition(sample, m - k, axis=-1)[..., m - k]
-
-
-def top_positions(values: np.ndarray, k: int) -> np.ndarray:
-    """Positions, ascending, of every value at least the ``k``-th largest (all of them tied with it included;
-    everything if there are at most ``k``)."""
-    if len(values) <= k:
-        return np.arange(len(values))
-    cand = np.flatnonzero(values >= top_floor(values, k))
-    return cand[values[cand] >= kth_largest(values[cand], k)]

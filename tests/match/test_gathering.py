@@ -6,9 +6,10 @@ import numpy as np
 
 from qinglang.match.gathering import gather_candidates
 from qinglang.match.lexical import LexScores
+from qinglang.match.lexsums import best_positions
 
 
-def test_the_lexical_top_list_is_lexscores_top_and_candidates_come_once_in_order() -> None:
+def test_the_lexical_top_list_is_the_k_best_by_score_then_key_and_candidates_come_once_in_order() -> None:
     rng = np.random.default_rng(4)
     k = 6
     lexes = []
@@ -32,9 +33,25 @@ def test_the_lexical_top_list_is_lexscores_top_and_candidates_come_once_in_order
         dense, lex_ptr, np.concatenate([a for a, _ in parts]), np.concatenate([b for _, b in parts]), k, first,
         win_ptr, np.concatenate(windows))
     for t, lex in enumerate(lexes):
-        want = lex.top(k)
+        want = sorted([(int(key), float(s)) for key, s in zip(lex.main_keys, lex.main_scores, strict=True) if s > 0]
+                      + [(key, s) for key, s in lex.delta.items() if s > 0], key=lambda x: (-x[1], x[0]))[:k]
+        assert lex.top(k) == want
         assert top_keys[top_ptr[t] : top_ptr[t + 1]].tolist() == [key for key, _ in want]
         assert np.allclose(top_scores[top_ptr[t] : top_ptr[t + 1]], [s for _, s in want])
         rows = [r for r in [*dense[t].tolist(), *(key for key, _ in want)] if 0 <= r < len(first)]
         owners = [int(first[r]) for r in rows if first[r] >= 0] + windows[t].tolist()
         assert cands[cand_ptr[t] : cand_ptr[t + 1]].tolist() == list(dict.fromkeys(owners))
+
+
+def test_best_positions_are_the_k_best_with_ties_to_the_lower_keys() -> None:
+    """The one selection behind the heads path's rows and the lexical top lists."""
+    rng = np.random.default_rng(6)
+    for n, k in ((0, 3), (5, 10), (100, 1), (100, 30), (5000, 30), (40000, 7)):
+        for scores in (rng.random(n).astype(np.float32), rng.integers(0, 20, size=n).astype(np.float32)):
+            keys = rng.permutation(3 * n + 1)[:n].astype(np.int64)
+            got = sorted(best_positions(keys, scores, k).tolist())
+            if n <= k:
+                assert got == list(range(n))
+                continue
+            want = np.lexsort((keys, -scores))[:k]  # best first, ties by key
+            assert got == sorted(want.tolist())

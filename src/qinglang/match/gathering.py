@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from qinglang.compiled import kernel
-from qinglang.match.lexsums import kth_largest
+from qinglang.match.lexsums import best_positions
 
 
 @kernel
@@ -36,7 +36,7 @@ def gather_candidates(dense: np.ndarray, lex_ptr: np.ndarray, lex_keys: np.ndarr
     n_top = n_cand = 0
     for i in range(n_text):
         lo, hi = lex_ptr[i], lex_ptr[i + 1]
-        n_top = _top(lex_keys[lo:hi], lex_scores[lo:hi], k, top_keys, top_scores, n_top)
+        n_top = best_first(lex_keys[lo:hi], lex_scores[lo:hi], k, top_keys, top_scores, n_top)
         top_ptr[i + 1] = n_top
         start = n_cand
         for j in range(dense.shape[1]):
@@ -68,33 +68,16 @@ def _add(row: int, first: np.ndarray, n_first: int, seen: np.ndarray, cands: np.
 
 
 @kernel
-def _top(keys: np.ndarray, scores: np.ndarray, k: int, out_keys: np.ndarray, out_scores: np.ndarray, n: int) -> int:
+def best_first(keys: np.ndarray, scores: np.ndarray, k: int, out_keys: np.ndarray, out_scores: np.ndarray,
+               n: int) -> int:
     """Append the ``k`` best (score above zero; best first, ties: the lower key) of ``keys``/``scores`` to the
     outputs from position ``n``; the new count."""
-    m = 0
-    for i in range(scores.shape[0]):
-        m += scores[i] > 0
-    if m == 0:
-        return n
-    pos = np.empty(m, dtype=np.int64)
-    m = 0
-    for i in range(scores.shape[0]):
-        if scores[i] > 0:
-            pos[m] = i
-            m += 1
-    if m > k:  # those at least the k-th best score (all of them tied with it too)
-        vals = scores[pos]
-        kth = kth_largest(vals, k)
-        kept = 0
-        for i in range(m):
-            if vals[i] >= kth:
-                pos[kept] = pos[i]
-                kept += 1
-        m = kept
-    vals, rows = scores[pos[:m]], keys[pos[:m]]  # the scores' own precision: a delta's float64 score is kept
+    pos = np.nonzero(scores > 0)[0]
+    best = pos[best_positions(keys[pos], scores[pos], k)]
+    vals, rows = scores[best], keys[best]  # the scores' own precision: a delta's float64 score is kept
     by_key = np.argsort(rows, kind="mergesort")
     order = by_key[np.argsort(-vals[by_key], kind="mergesort")]  # best first, ties by key (both sorts stable)
-    for j in range(min(k, m)):
+    for j in range(order.shape[0]):
         out_keys[n + j] = rows[order[j]]
         out_scores[n + j] = vals[order[j]]
-    return n + min(k, m)
+    return n + order.shape[0]

@@ -22,7 +22,8 @@ import bm25s
 import numpy as np
 import scipy.sparse as sp
 
-from qinglang.arrays import sorted_distinct, sorted_lookup, top_positions
+from qinglang.arrays import sorted_distinct, sorted_lookup
+from qinglang.match.gathering import best_first
 from qinglang.match.lexsums import exact_scores, heads_rescored
 from qinglang.text.normalize import normalize
 from qinglang.text.segment import tokens as _segment
@@ -105,17 +106,25 @@ class LexScores:
     terms: list[int] | None = None  # set when a term was cut to its head: rows off the list are scored on demand
     alive: np.ndarray | None = None  # with ``terms``: the main segment's live rows (None: all)
 
+    def scored(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every row with a score, the delta's after the main segment's, and their scores as float64 (the delta's
+        are Python floats, and a main segment's float32 score converts to one exactly)."""
+        keys, scores = self.main_keys, self.main_scores.astype(np.float64)
+        if self.delta:
+            keys = np.concatenate([keys, np.fromiter(self.delta.keys(), dtype=np.int64, count=len(self.delta))])
+            scores = np.concatenate([scores, np.fromiter(self.delta.values(), dtype=np.float64,
+                                                         count=len(self.delta))])
+        return keys.astype(np.int64, copy=False), scores
+
     def top(self, k: int) -> list[tuple[int, float]]:
-        """The ``k`` best rows, best first; ties by key (the same list whatever order the rows came in)."""
-        out: list[tuple[int, float]] = []
-        scores = self.main_scores
-        if len(scores) and k > 0:
-            sel = top_positions(scores, k)  # every row tied with the k-th best too
-            sel = sel[np.lexsort((self.main_keys[sel], -scores[sel]))][:k]
-            out.extend((int(self.main_keys[i]), float(scores[i])) for i in sel if scores[i] > 0)
-        out.extend((key, s) for key, s in self.delta.items() if s > 0)
-        out.sort(key=lambda x: (-x[1], x[0]))
-        return out[:k]
+        """The ``k`` best rows above zero, best first; ties by key (the same list whatever order the rows came in;
+        `gathering.best_first`, as the matcher takes a batch's lists)."""
+        if k <= 0:
+            return []
+        keys, scores = self.scored()
+        out_keys, out_scores = np.empty(k, dtype=np.int64), np.empty(k, dtype=np.float64)
+        n = best_first(keys, scores, k, out_keys, out_scores, 0)
+        return list(zip(out_keys[:n].tolist(), out_scores[:n].tolist(), strict=True))
 
     def lookup(self, keys: Sequence[int]) -> np.ndarray:
         """The scores of these rows (0 for a row that shares no term with the query, or is removed)."""

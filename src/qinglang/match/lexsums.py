@@ -37,8 +37,6 @@ def heads_rescored(q_ptr: np.ndarray, q_terms: np.ndarray, q_counts: np.ndarray,
         most = max(most, size)
     rows = np.empty(most, dtype=np.int64)
     sums = np.empty(most, dtype=np.float32)
-    ties = np.empty(most, dtype=np.int64)
-    rows_above = np.empty(most, dtype=np.int64)
     pos = np.empty(n_q * rescore, dtype=np.int64)
     scores = np.empty(n_q * rescore, dtype=np.float32)
     bounds = np.zeros(n_q + 1, dtype=np.int64)
@@ -60,23 +58,7 @@ def heads_rescored(q_ptr: np.ndarray, q_terms: np.ndarray, q_counts: np.ndarray,
                     sums[n] = acc[r]
                     acc[r] = 0.0
                     n += 1
-        if n > rescore:
-            kth = kth_largest(sums[:n], rescore)
-            sel = rows_above  # rows above the k-th sum, then the lowest rows at it: written unconditionally and
-            m = n_ties = 0  # counted by the comparison (no branch to mispredict on the many equal sums)
-            for i in range(n):
-                r, v = rows[i], sums[i]
-                sel[m] = r
-                m += v > kth
-                ties[n_ties] = r
-                n_ties += v == kth
-            need = rescore - m
-            # The lowest ``need`` rows among the ties (a partial partition, then the ``need`` themselves sorted).
-            lowest = np.sort(np.partition(ties[:n_ties], need - 1)[:need]) if n_ties > need else ties[:n_ties]
-            sel[m : m + need] = lowest[:need]
-            chosen = np.sort(sel[:rescore])
-        else:
-            chosen = np.sort(rows[:n])
+        chosen = np.sort(rows[:n][best_positions(rows[:n], sums[:n], rescore)])
         _exact(q_terms[q_ptr[j] : q_ptr[j + 1]], q_counts[q_ptr[j] : q_ptr[j + 1]], chosen, r_indptr, r_indices,
                r_data, weight, scores[out : out + chosen.shape[0]])
         pos[out : out + chosen.shape[0]] = chosen
@@ -116,6 +98,33 @@ def _exact(terms: np.ndarray, counts: np.ndarray, rows: np.ndarray, r_indptr: np
         out[i] = np.float32(s)
     for a in range(terms.shape[0]):
         weight[terms[a]] = 0.0
+
+
+@kernel
+def best_positions(keys: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """The positions of the ``k`` best ``scores`` (all of them if there are at most ``k``), in no order; among
+    scores tied at the ``k``-th best, those of the lower ``keys`` (distinct). The positions above the ``k``-th and
+    at it are written unconditionally and counted by the comparison: no branch to mispredict on the many equal
+    sums BM25 gives."""
+    n = scores.shape[0]
+    if n <= k:
+        return np.arange(n)
+    kth = kth_largest(scores, k)
+    out = np.empty(n, dtype=np.int64)
+    ties = np.empty(n, dtype=np.int64)
+    m = n_ties = 0
+    for i in range(n):
+        out[m] = i
+        m += scores[i] > kth
+        ties[n_ties] = i
+        n_ties += scores[i] == kth
+    need = k - m
+    lowest = np.partition(keys[ties[:n_ties]], need - 1)[need - 1]  # the need-th lowest key among the ties
+    for i in range(n_ties):
+        if keys[ties[i]] <= lowest:
+            out[m] = ties[i]
+            m += 1
+    return out[:k]
 
 
 @kernel

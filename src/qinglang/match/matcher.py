@@ -452,18 +452,7 @@ class Matcher:
         """The texts' candidate debunks as their first rows (dense top, lexical top, date window; each once) with
         their bounds per text, and the scores of each text's lexical top list (LEX_K best, ties to the lower row,
         as `LexScores.top`) with theirs (``first``: `_FACTS` ``first`` of every row). See `gathering`."""
-        parts: list[tuple[np.ndarray, np.ndarray]] = []
-        for lex in lexes:
-            if lex is None:
-                parts.append((_NO_ROWS, _NO_SCORES))
-                continue
-            # float64: the delta's scores are Python floats, and a main score converts to one exactly.
-            keys, scores = lex.main_keys, lex.main_scores.astype(np.float64)
-            if lex.delta:
-                keys = np.concatenate([keys, np.fromiter(lex.delta.keys(), dtype=np.int64, count=len(lex.delta))])
-                scores = np.concatenate([scores, np.fromiter(lex.delta.values(), dtype=np.float64,
-                                                             count=len(lex.delta))])
-            parts.append((keys, scores))
+        parts = [lex.scored() if lex is not None else (_NO_ROWS, _NO_SCORES) for lex in lexes]
         lex_ptr = np.concatenate(([0], np.cumsum([len(k) for k, _ in parts]))).astype(np.int64)
         win_ptr = np.concatenate(([0], np.cumsum([len(w) for w in windows]))).astype(np.int64)
         owners, cand_ptr, _, top_scores, top_ptr = gather_candidates(
