@@ -317,6 +317,13 @@ def steal_share(before: list[int], after: list[int]) -> float:
     return spent[7] / max(sum(spent), 1)
 
 
+def busy_cores(before: list[int], after: list[int], seconds: float) -> float:
+    """The whole machine's cores busy on average between two `machine_times` readings ``seconds`` apart (all but
+    idle and iowait)."""
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    return (sum(spent) - spent[3] - spent[4]) / os.sysconf("SC_CLK_TCK") / seconds
+
+
 def process_tree_cpu(root: int) -> dict[str, float]:
     """CPU seconds (user + system) so far of ``root``'s process tree, by role: the worker process, its analysis
     helpers (its children), and the rest (the server process and its API processes). Linux /proc."""

@@ -37,7 +37,7 @@ sys.path.insert(0, str(HERE))
 
 def one(reports: int, processes: int, chunk: int = 0, batch: int = 0, profile: str = "",
         settle: bool = True, repeat: float = 0.0) -> dict[str, float]:
-    from bench_intake import embed_rate, machine_times, make_report
+    from bench_intake import busy_cores, embed_rate, machine_times, make_report
     from sqlalchemy import insert
 
     from qinglang.cases import analysis, intake, pipeline
@@ -93,7 +93,7 @@ def one(reports: int, processes: int, chunk: int = 0, batch: int = 0, profile: s
         for k in range(warm, len(ids), BATCH):
             done += pipeline.process_reports(db, ids[k:k + BATCH])
     elapsed = time.perf_counter() - t
-    spent = [b - a for a, b in zip(machine, machine_times(), strict=True)]
+    cores_busy = busy_cores(machine, machine_times(), elapsed)
     if prof is not None:
         prof.disable()
         prof.dump_stats(profile)
@@ -106,7 +106,7 @@ def one(reports: int, processes: int, chunk: int = 0, batch: int = 0, profile: s
             "main_cpu_ms": 1000 * cpu_main / done, "helper_cpu_ms": 1000 * cpu_helpers / done,
             "gc_collections": collector.collections, "gc_full": collector.full, "gc_seconds": collector.seconds,
             "gc_longest_ms": collector.longest * 1000,
-            "cores_busy": (sum(spent) - spent[3] - spent[4]) / os.sysconf("SC_CLK_TCK") / elapsed,
+            "cores_busy": cores_busy,
             **stage_costs(db, texts[:1024])}
 
 
