@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -61,3 +63,19 @@ def test_a_damaged_cached_file_is_replaced_not_loaded(tmp_path: Path, monkeypatc
     np.testing.assert_array_equal(scorer.raw(x), good.raw(x))
     (fresh,) = tmp_path.glob("reranker-*.o")  # the damaged file was replaced by an intact one
     assert hashlib.sha256(fresh.read_bytes()).hexdigest()[:16] == fresh.stem.rsplit("-", 1)[1]
+
+
+def test_scoring_with_the_compiled_trees_never_imports_lightgbm() -> None:
+    """LightGBM (with scikit-learn and SciPy) costs about a second of CPU per process; compiled trees don't need it."""
+    code = (
+        "import sys, numpy as np\n"
+        "from qinglang.match import reranker\n"
+        "s = reranker.load_scorer()\n"
+        "s.raw(np.zeros((3, len(reranker.FEATURES)), dtype=np.float32))\n"
+        "print(s.compiled is not None, 'lightgbm' in sys.modules)\n"
+        "s.booster\n"
+        "print('lightgbm' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         ).stdout.split()  # the installation's cache: `make` compiled the trees already
+    assert out == ["True", "False", "True"]

@@ -98,7 +98,7 @@ def warm_up(db: Database) -> None:
     from qinglang.match.store_source import holder
 
     try:
-        holder(db).get().match("warm-up 预热", top_k=1)
+        holder(db).get().warm()
         analyze_reports(["warm-up 预热"], [""])
     except Exception as exc:  # warm-up is an optimisation; the first real request will load what failed here
         structlog.get_logger("qinglang.api").warning("warm_up_failed", error=repr(exc)[:200])

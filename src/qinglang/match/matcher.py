@@ -354,6 +354,12 @@ class Matcher:
             self._dense = dense
 
     # ---- matching -------------------------------------------------------------------------
+    def warm(self) -> None:
+        """Load what matching loads on first use (the embedding model, the re-ranker, the compiled loops) by
+        matching a fixed text: before serving, and before forking workers, which then share them instead of each
+        loading its own."""
+        self.match("warm-up 预热", top_k=1)
+
     def match(self, text: str, *, top_k: int = 5, lang: str | None = None, date: object = None) -> list[MatchHit]:
         """Ranked debunks for ``text``, best first (at most ``top_k``). ``date``: when the text was posted
         (a date or ISO 8601 string), if known; see ``dates``."""

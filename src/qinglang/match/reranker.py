@@ -47,20 +47,37 @@ class Calibration:
 
 class Scorer:
     """Raw ranking score plus calibration; thread-safe (LightGBM prediction is, and so is the compiled forest).
-    ``compiled``: the same trees as native code (`compile_forest`), used instead of the booster when given."""
+    ``compiled``: the same trees as native code (`compile_forest`), used instead of the booster when given.
+    ``model_file``: where the booster is read from, on first use, when it is not given: with the compiled trees
+    it is never needed to score, and importing LightGBM (with scikit-learn and much of SciPy) costs about a
+    second of CPU in every process that would load it."""
 
-    def __init__(self, booster: object | None, calibration: Calibration, compiled: object | None = None) -> None:
-        self.booster = booster
+    def __init__(self, booster: object | None, calibration: Calibration, compiled: object | None = None,
+                 model_file: Path | None = None) -> None:
+        self._booster = booster
+        self._model_file = model_file
+        self._booster_lock = threading.Lock()
         self.calibration = calibration
         self.compiled = compiled
+
+    @property
+    def booster(self) -> object | None:
+        """The LightGBM booster (None for the fusion fallback), read from ``model_file`` on first use."""
+        with self._booster_lock:
+            if self._booster is None and self._model_file is not None:
+                import lightgbm as lgb
+
+                self._booster = lgb.Booster(model_str=self._model_file.read_text(encoding="utf-8"))
+            return self._booster
 
     def raw(self, x: np.ndarray) -> np.ndarray:
         if len(x) == 0:
             return np.zeros(0, dtype=np.float64)
         if self.compiled is not None:
             return np.asarray(self.compiled.predict(x, n_jobs=1), dtype=np.float64)  # type: ignore[attr-defined]
-        if self.booster is not None:
-            return np.asarray(self.booster.predict(x, num_threads=1), dtype=np.float64)  # type: ignore[attr-defined]
+        booster = self.booster
+        if booster is not None:
+            return np.asarray(booster.predict(x, num_threads=1), dtype=np.float64)  # type: ignore[attr-defined]
         return _fusion(x)
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
@@ -85,18 +102,18 @@ def load_scorer(model_file: Path = MODEL_FILE, calib_file: Path = CALIB_FILE) ->
     """A scorer from the given artefacts, or the fusion fallback when they are absent."""
     if not model_file.is_file() or not calib_file.is_file():
         return Scorer(None, Calibration(xs=[-4.0, 0.0, 4.0], ys=[0.02, 0.5, 0.98]))
-    import lightgbm as lgb
-
     meta = json.loads(calib_file.read_text(encoding="utf-8"))
     if tuple(meta.get("features", ())) != FEATURES:
         raise ValueError(f"{calib_file} was trained on different features; retrain the re-ranker")
-    booster = lgb.Booster(model_str=model_file.read_text(encoding="utf-8"))
     compiled = compile_forest(model_file)
     cal = Calibration(
         xs=list(meta["calibration"]["xs"]), ys=list(meta["calibration"]["ys"]),
         match_threshold=float(meta["match_threshold"]), possible_threshold=float(meta["possible_threshold"]),
     )
-    return Scorer(booster, cal, compiled)
+    scorer = Scorer(None, cal, compiled, model_file=model_file)
+    if compiled is None:
+        _ = scorer.booster  # LightGBM scores: read the model now, so that a bad file fails here
+    return scorer
 
 
 def compile_forest(model_file: Path) -> object | None:
