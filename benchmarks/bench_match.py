@@ -6,9 +6,10 @@ Synthetic pools are generated from the real CT2022 claims: beyond the 14,231 ori
 recombination of a real claim with words from another, and its vector is the real claim's embedding
 mixed with the other's plus noise (so the 1M case needs no 1M-text embedding run). Queries and posts
 are the real CT2022 tweets. Each size runs in its own process so resident memory is that size's alone.
-"scan CPU" and "faults" are the two scan workers' user and system CPU time and minor page faults (copy-on-write,
-mostly: they are forked from this process) per post. The last two columns: CT2022 Dev-Test (undated) against the
-pool, lexical candidates through the terms' heads (the default, `lexical.HEAD_POSTINGS`) and through every posting.
+"scan CPU" and "faults" are the scan's user and system CPU time and minor page faults per post, in this process
+(which matches too) and its worker (forked from it, so most of its faults are copy-on-write). The last two
+columns: CT2022 Dev-Test (undated) against the pool, lexical candidates through the terms' heads (the default,
+`lexical.HEAD_POSTINGS`) and through every posting.
 "scan" is `scan_file(..., workers=2)`, what `qinglang scan` does by default, against the raw model in one
 process (one thread, its fastest setting) on the same posts; the 1-process scan is shown beside it, and the
 raw model in two processes at the first size. The scans and the raw model are measured in --rounds alternated
@@ -201,12 +202,12 @@ def one_size(args: argparse.Namespace) -> dict:
         rounds = []
         for k in range(args.rounds):
             r: dict[str, float] = {"raw_1p": rate(posts, lambda: emb.embed([embedding_text(p) for p in posts]))}
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            before = _usage()
             r["scan"] = rate(posts, lambda k=k: scan_file(m, pf, Path(tmp) / f"o1-{k}.jsonl", workers=2))  # the CLI's
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the two workers, once they have exited
-            r["scan_faults"] = (after.ru_minflt - before.ru_minflt) / len(posts)
-            r["scan_user_ms"] = 1000 * (after.ru_utime - before.ru_utime) / len(posts)
-            r["scan_sys_ms"] = 1000 * (after.ru_stime - before.ru_stime) / len(posts)
+            after = _usage()  # the worker's once it has exited
+            r["scan_faults"] = (after[0] - before[0]) / len(posts)
+            r["scan_user_ms"] = 1000 * (after[1] - before[1]) / len(posts)
+            r["scan_sys_ms"] = 1000 * (after[2] - before[2]) / len(posts)
             r["raw_rep_1p"] = rate(rep, lambda: emb.embed([embedding_text(p) for p in rep]))
             r["scan_rep"] = rate(rep, lambda k=k: scan_file(m, rf, Path(tmp) / f"o2-{k}.jsonl", workers=2))
             r["ratio"], r["rep_ratio"] = r["scan"] / r["raw_1p"], r["scan_rep"] / r["raw_rep_1p"]
@@ -220,6 +221,12 @@ def one_size(args: argparse.Namespace) -> dict:
     res["quality"] = pool_quality(m, args.data)
     res["peak_mib"] = peak_mib()
     return res
+
+
+def _usage() -> tuple[int, float, float]:
+    """Minor page faults, user and system CPU seconds of this process and its exited children."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_minflt + kids.ru_minflt, me.ru_utime + kids.ru_utime, me.ru_stime + kids.ru_stime
 
 
 def _ratios(rounds: list[dict[str, float]], key: str) -> str:

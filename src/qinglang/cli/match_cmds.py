@@ -82,7 +82,8 @@ def scan_cmd(
     posts: Annotated[Path, typer.Argument(help="JSONL with id, text and optionally date (posted) per line")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output JSONL (appended to; resumes)")],
     pool: PoolOpt = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, max=16, help="Processes (each loads the model)")] = 2,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, max=16, help="Processes that match, this one included (the others forked from it)")] = 2,
     top_k: Annotated[int, typer.Option("--top-k", min=1, max=20)] = 3,
 ) -> None:
     """Scan a dump of posts against the debunks, resumably."""

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import ExitStack
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
@@ -184,12 +185,78 @@ class EmbedAhead:
             self._pool.shutdown(cancel_futures=True)
 
 
+class _Piece:
+    """A share of a batch's texts, matched by whichever process takes it first."""
+
+    def __init__(self, texts: list[str], days: list[str | None]) -> None:
+        self.texts, self.days = texts, days
+        self.hits: list[Hits] | None = None
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+    def finish(self, hits: list[Hits] | None, error: BaseException | None = None) -> None:
+        self.hits, self.error = hits, error
+        self.done.set()
+
+    def result(self) -> list[Hits]:
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        assert self.hits is not None
+        return self.hits
+
+
+class _Share:
+    """Pieces of work shared between this process and worker processes. A worker is handed the next waiting piece
+    the moment it returns one (on the pool's result thread), so it never waits for this process, which takes the
+    pieces no worker is free for (`take`). This process is one of the matching processes: a scan on two cores
+    forks one worker, not two, so it pays one fork of the loaded pool, one exit, and one worker's first touches
+    of the memory it shares with this process, and the process that holds everything warm does half the work."""
+
+    def __init__(self, pool: ProcessPoolExecutor, processes: int) -> None:
+        self._pool, self._free = pool, processes
+        self._waiting: deque[_Piece] = deque()
+        self._lock = threading.RLock()  # a future already done runs its callback inside `submit`, under the lock
+
+    def put(self, piece: _Piece) -> None:
+        with self._lock:
+            self._waiting.append(piece)
+            self._feed()
+
+    def take(self) -> _Piece | None:
+        with self._lock:
+            return self._waiting.popleft() if self._waiting else None
+
+    def _feed(self) -> None:
+        while self._free and self._waiting:
+            piece = self._waiting.popleft()
+            self._free -= 1
+            try:
+                fut = self._pool.submit(_work, piece.texts, piece.days)
+            except Exception as exc:  # noqa: BLE001 - a broken pool: the piece carries the error to the reader
+                self._free += 1
+                piece.finish(None, exc)
+                continue
+            fut.add_done_callback(lambda f, piece=piece: self._returned(piece, f))
+
+    def _returned(self, piece: _Piece, fut: Future[list[Hits]]) -> None:
+        exc = CancelledError() if fut.cancelled() else fut.exception()
+        piece.finish(None if exc else fut.result(), exc)
+        with self._lock:
+            self._free += 1
+            self._feed()
+
+
 @dataclass
 class ScanStats:
     posts: int = 0
     skipped: int = 0
     cached: int = 0
     matched: int = 0
+
+
+#: Batches read and shared out ahead of the one being written: enough that a worker always finds a piece waiting.
+READ_AHEAD = 2
 
 
 def scan_file(
@@ -202,7 +269,8 @@ def scan_file(
     batch: int = 128,
     on_progress: Callable[[int], None] | None = None,
 ) -> ScanStats:
-    """Scan ``posts`` into ``out`` (appending after what is already there)."""
+    """Scan ``posts`` into ``out`` (appending after what is already there). ``workers``: the processes that match,
+    this one included (1: this one, with the model running ahead in a helper process)."""
     if workers < 1:
         raise Invalid("workers must be at least 1", field="workers")
     stats = ScanStats()
@@ -210,27 +278,32 @@ def scan_file(
     stats.skipped = len(skip)
     cache = ScanCache()
     tmp: tempfile.TemporaryDirectory[str] | None = None
+    share: _Share | None = None
     pool: ProcessPoolExecutor | None = None
     held = ExitStack()
     embedder = EmbedAhead(matcher) if workers == 1 else None
+    if workers > 1:
+        held.enter_context(forks_with_one_math_thread())  # this process matches beside the workers: one thread
+        held.enter_context(_env(OMP_NUM_THREADS="1"))  # and one for the graph search (`index._search_threads`)
     if workers > 1 and "fork" in get_all_start_methods():
         # Forked workers inherit the loaded matcher and model: no save, no reload, no second model load
         # (spawned workers spend seconds starting, which dominated scans of a few thousand posts).
+        matcher.warm()  # what the workers would each load on their first piece, loaded once here
         _set_worker(matcher, top_k)
-        held.enter_context(forks_with_one_math_thread())
-        pool = ProcessPoolExecutor(workers, mp_context=get_context("fork"), initializer=one_math_thread_env)
+        pool = ProcessPoolExecutor(workers - 1, mp_context=get_context("fork"), initializer=one_math_thread_env)
     elif workers > 1:
         tmp = tempfile.TemporaryDirectory(prefix="qinglang-scan-")
         matcher.save(Path(tmp.name))
-        pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
+        pool = ProcessPoolExecutor(workers - 1, mp_context=get_context("spawn"), initializer=_init_worker,
                                    initargs=(tmp.name, 1, top_k))
+    if pool is not None:
+        share = _Share(pool, workers - 1)
     try:
         with out.open("a", encoding="utf-8") as fo:
             # An item is (id, text, date, cache key of the text, cache key of its normalised form); a dated post's
             # keys carry its date (its hits depend on it).
             Item = tuple[str, str, str | None, str, str]  # noqa: N806
             inflight: deque[tuple[list[Item], list[Item], Callable[[], list[Hits]]]] = deque()
-
             pending: set[str] = set()
 
             def flush_one() -> None:
@@ -250,6 +323,19 @@ def scan_file(
                 if on_progress:
                     on_progress(len(items))
 
+            def step() -> None:
+                """Match a waiting piece here, or, with none waiting, wait for the oldest batch and write it."""
+                assert share is not None
+                piece = share.take()
+                if piece is None:
+                    flush_one()
+                    return
+                try:
+                    piece.finish(scan_batch(matcher, piece.texts, top_k=top_k, dates=piece.days))
+                except BaseException as exc:
+                    piece.finish(None, exc)
+                    raise
+
             def submit(items: list[Item]) -> None:
                 todo: list[Item] = []
                 for item in items:
@@ -263,11 +349,12 @@ def scan_file(
                 days = [d for _, _, d, _, _ in todo]
                 if not texts:
                     inflight.append((items, todo, list))
-                elif pool is not None:
-                    step = -(-len(texts) // workers)
-                    futs = [pool.submit(_work, texts[i : i + step], days[i : i + step])
-                            for i in range(0, len(texts), step)]
-                    inflight.append((items, todo, lambda: [h for f in futs for h in f.result()]))
+                elif share is not None:
+                    size = -(-len(texts) // workers)
+                    pieces = [_Piece(texts[i : i + size], days[i : i + size]) for i in range(0, len(texts), size)]
+                    for piece in pieces:
+                        share.put(piece)
+                    inflight.append((items, todo, lambda: [h for p in pieces for h in p.result()]))
                 else:
                     assert embedder is not None
                     vecs = embedder.submit(texts)
@@ -281,12 +368,12 @@ def scan_file(
                 if len(chunk) >= batch:
                     submit(chunk)
                     chunk = []
-                    while len(inflight) > (2 if pool is not None else 1):
-                        flush_one()
+                    while len(inflight) > (READ_AHEAD if share is not None else 1):
+                        step() if share is not None else flush_one()
             if chunk:
                 submit(chunk)
             while inflight:
-                flush_one()
+                step() if share is not None else flush_one()
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -297,3 +384,18 @@ def scan_file(
         if tmp is not None:
             tmp.cleanup()
     return stats
+
+
+@contextmanager
+def _env(**values: str) -> Iterator[None]:
+    """Environment variables set for the duration, then put back as they were."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
