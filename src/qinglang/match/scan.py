@@ -257,6 +257,8 @@ class ScanStats:
 
 #: Batches read and shared out ahead of the one being written: enough that a worker always finds a piece waiting.
 READ_AHEAD = 2
+#: The last batch is cut into this many times more pieces than the others.
+LAST_PIECES = 4
 
 
 def scan_file(
@@ -336,7 +338,7 @@ def scan_file(
                     piece.finish(None, exc)
                     raise
 
-            def submit(items: list[Item]) -> None:
+            def submit(items: list[Item], *, last: bool = False) -> None:
                 todo: list[Item] = []
                 for item in items:
                     _, _, _, key, norm = item
@@ -350,7 +352,8 @@ def scan_file(
                 if not texts:
                     inflight.append((items, todo, list))
                 elif share is not None:
-                    size = -(-len(texts) // workers)
+                    # The last batch in smaller pieces: the processes then finish within a few posts of each other.
+                    size = -(-len(texts) // (workers * (LAST_PIECES if last else 1)))
                     pieces = [_Piece(texts[i : i + size], days[i : i + size]) for i in range(0, len(texts), size)]
                     for piece in pieces:
                         share.put(piece)
@@ -365,13 +368,13 @@ def scan_file(
             for pid, text, day in read_posts(posts, skip):
                 suffix = "" if day is None else "\x01" + day
                 chunk.append((pid, text, day, text + suffix, normalize(text) + suffix))
-                if len(chunk) >= batch:
-                    submit(chunk)
-                    chunk = []
+                if len(chunk) > batch:  # one post held back: the batch left at the end is known to be the last
+                    submit(chunk[:batch])
+                    chunk = chunk[batch:]
                     while len(inflight) > (READ_AHEAD if share is not None else 1):
                         step() if share is not None else flush_one()
             if chunk:
-                submit(chunk)
+                submit(chunk, last=True)
             while inflight:
                 step() if share is not None else flush_one()
     finally:
