@@ -79,6 +79,16 @@ def _cached_tokens(text: str) -> tuple[str, ...]:
     return tuple(match_tokens(text))
 
 
+def clear_text_caches() -> None:
+    """Forget the per-text caches (tokens, overlap views, normalised forms), for a benchmark that measures texts
+    this process has matched before as if they were new."""
+    from qinglang.text.normalize import _normalize_cached
+
+    _cached_tokens.cache_clear()
+    _view.cache_clear()
+    _normalize_cached.cache_clear()
+
+
 @dataclass(frozen=True)
 class _View:
     """What the overlap features need from a text (rows have theirs in `RowViews`), computed once per text."""
