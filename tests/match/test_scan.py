@@ -4,6 +4,7 @@ the same hits, in input order, as one process."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,7 @@ def test_workers_share_batches_and_write_every_post_in_input_order(tmp_path: Pat
     posts.write_text("".join(json.dumps({"id": f"p{i}", "text": t}, ensure_ascii=False) + "\n"
                              for i, t in enumerate(texts)), encoding="utf-8")
     runs = {}
+    threads = os.environ.get("OMP_NUM_THREADS")
     for workers in (1, 2, 3):
         out = tmp_path / f"w{workers}.jsonl"
         stats = scan_file(m, posts, out, workers=workers, batch=8)
@@ -49,4 +51,5 @@ def test_workers_share_batches_and_write_every_post_in_input_order(tmp_path: Pat
         assert (stats.posts, stats.cached) == (60, 15)
     assert [run[0] for run in runs[1]] == [f"p{i}" for i in range(60)]
     assert runs[2] == runs[1] and runs[3] == runs[1]
+    assert os.environ.get("OMP_NUM_THREADS") == threads  # set to one thread for the scan only
     assert runs[1][0][1] == "salt" and runs[1][3][1] == "moon"

@@ -207,14 +207,14 @@ class _Piece:
 
 
 class _Share:
-    """Pieces of work shared between this process and worker processes. A worker is handed the next waiting piece
-    the moment it returns one (on the pool's result thread), so it never waits for this process, which takes the
-    pieces no worker is free for (`take`). This process is one of the matching processes: a scan on two cores
-    forks one worker, not two, so it pays one fork of the loaded pool, one exit, and one worker's first touches
-    of the memory it shares with this process, and the process that holds everything warm does half the work."""
+    """Pieces of work shared between this process and worker processes. Up to ``slots`` pieces are out with the
+    workers at once; as one comes back (on the pool's result thread), the next waiting piece goes out, and this
+    process takes the pieces that find no free slot (`take`). This process is one of the matching processes: a
+    scan on two cores forks one worker, not two (one fork and one exit of the loaded pool fewer), and the process
+    that holds everything warm does its share of the work instead of waiting."""
 
-    def __init__(self, pool: ProcessPoolExecutor, processes: int) -> None:
-        self._pool, self._free = pool, processes
+    def __init__(self, pool: ProcessPoolExecutor, slots: int) -> None:
+        self._pool, self._free = pool, slots
         self._waiting: deque[_Piece] = deque()
         self._lock = threading.RLock()  # a future already done runs its callback inside `submit`, under the lock
 
@@ -282,28 +282,30 @@ def scan_file(
     tmp: tempfile.TemporaryDirectory[str] | None = None
     share: _Share | None = None
     pool: ProcessPoolExecutor | None = None
+    embedder: EmbedAhead | None = None
     held = ExitStack()
-    embedder = EmbedAhead(matcher) if workers == 1 else None
-    if workers > 1:
-        held.enter_context(forks_with_one_math_thread())  # this process matches beside the workers: one thread
-        held.enter_context(_env(OMP_NUM_THREADS="1"))  # and one for the graph search (`index._search_threads`)
-    if workers > 1 and "fork" in get_all_start_methods():
-        # Forked workers inherit the loaded matcher and model: no save, no reload, no second model load
-        # (spawned workers spend seconds starting, which dominated scans of a few thousand posts).
-        matcher.warm()  # what the workers would each load on their first piece, loaded once here
-        _set_worker(matcher, top_k)
-        pool = ProcessPoolExecutor(workers - 1, mp_context=get_context("fork"), initializer=one_math_thread_env)
-    elif workers > 1:
-        tmp = tempfile.TemporaryDirectory(prefix="qinglang-scan-")
-        matcher.save(Path(tmp.name))
-        pool = ProcessPoolExecutor(workers - 1, mp_context=get_context("spawn"), initializer=_init_worker,
-                                   initargs=(tmp.name, 1, top_k))
-    if pool is not None:
-        # Two pieces out per worker: the next one is already there when it returns one (handing it over waits for
-        # this process's interpreter lock); one out per worker was slower in most alternated rounds of a scratch
-        # comparison.
-        share = _Share(pool, 2 * (workers - 1))
     try:
+        if workers == 1:
+            embedder = EmbedAhead(matcher)
+        else:
+            held.enter_context(forks_with_one_math_thread())  # this process matches beside the workers: one thread
+            held.enter_context(_env(OMP_NUM_THREADS="1"))  # and one for the graph search (`index._search_threads`)
+        if workers > 1 and "fork" in get_all_start_methods():
+            # Forked workers inherit the loaded matcher and model: no save, no reload, no second model load
+            # (spawned workers spend seconds starting, which dominated scans of a few thousand posts).
+            matcher.warm()  # what the workers would each load on their first piece, loaded once here
+            _set_worker(matcher, top_k)
+            pool = ProcessPoolExecutor(workers - 1, mp_context=get_context("fork"), initializer=one_math_thread_env)
+        elif workers > 1:
+            tmp = tempfile.TemporaryDirectory(prefix="qinglang-scan-")
+            matcher.save(Path(tmp.name))
+            pool = ProcessPoolExecutor(workers - 1, mp_context=get_context("spawn"), initializer=_init_worker,
+                                       initargs=(tmp.name, 1, top_k))
+        if pool is not None:
+            # Two pieces out per worker: the next one is already there when it returns one (handing it over waits
+            # for this process's interpreter lock); one out per worker was slower in most alternated rounds of a
+            # scratch comparison.
+            share = _Share(pool, 2 * (workers - 1))
         with out.open("a", encoding="utf-8") as fo:
             # An item is (id, text, date, cache key of the text, cache key of its normalised form); a dated post's
             # keys carry its date (its hits depend on it).
@@ -383,7 +385,7 @@ def scan_file(
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-            _set_worker(None, 3)
+        _set_worker(None, 3)
         held.close()
         if embedder is not None:
             embedder.close()
