@@ -241,3 +241,19 @@ def test_chinese_text_gets_at_least_the_dense_view_probability() -> None:
         raw = english.scorer.raw(cands.x)
         top = int(np.argmax(raw))
         assert hits[0].score == pytest.approx(float(cal.probability(raw[top : top + 1])[0]), abs=1e-4)
+
+
+def test_the_match_band_needs_semantic_similarity(matcher: Matcher, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hit below MATCH_MIN_SIMILARITY is at most `possible`, its probability under the `match` threshold, and no
+    hit ranked below it is shown as `match` either."""
+    from qinglang.match import matcher as matcher_module
+
+    text = "5G masts are spreading the coronavirus"
+    strong = matcher.match(text, top_k=3)
+    assert strong[0].id == "5g" and strong[0].band == "match"
+    monkeypatch.setattr(matcher_module, "MATCH_MIN_SIMILARITY", 1.01)  # above any cosine similarity
+    capped = matcher.match(text, top_k=3)
+    assert [h.id for h in capped] == [h.id for h in strong]  # the ranking is the model's, unchanged
+    threshold = matcher.scorer.calibration.match_threshold
+    assert all(h.band != "match" and h.score < threshold for h in capped)
+    assert capped[0].band == "possible"

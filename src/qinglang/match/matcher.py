@@ -115,6 +115,7 @@ _EMPTY_VIEW = _View((), frozenset(), np.zeros(0, dtype=np.int64), frozenset())
 _NO_ROWS = np.zeros(0, dtype=np.int64)
 _NO_SCORES = np.zeros(0, dtype=np.float64)
 _DZ, _BZ = FEATURES.index("dense_z"), FEATURES.index("bm25_z")
+_DENSE_BEST = FEATURES.index("dense_best")
 
 
 def _group_best(values: np.ndarray, starts: np.ndarray, grp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -151,6 +152,13 @@ class Candidates:
 # dense view (lexical features blanked, as the model was also taught for cross-lingual input) is language-neutral.
 # The ranking stays the full model's; only probabilities and bands change (`benchmarks/eval_match.py`).
 DENSE_FLOOR_LANGS = frozenset({"zh"})
+# The `match` band ("already refuted", shown to the public) also needs this much semantic similarity between the
+# text and the debunk's best row; below it a hit is at most `possible`. On a registry of a few dozen debunks the
+# pool-relative evidence (BM25's idf, the z-scores) made a message sharing a word with a claim look like a match
+# ("hello world" was "already refuted" by the demo registry's Nibiru debunk, at similarity 0.23). Chosen on CT2022
+# Train+Dev, where few right hits in the band fall below it; measured by `benchmarks/eval_match.py` (ordinary SMS
+# against the demo registry, and the band's coverage on every labelled set): docs/match.md, "The `match` band".
+MATCH_MIN_SIMILARITY = 0.3
 
 
 def _rows_of(doc: ClaimDoc) -> list[tuple[str, str]]:
@@ -406,6 +414,8 @@ class Matcher:
             dense_view = x_all[floor]
             dense_view[:, LEXICAL_IDX] = np.nan
             all_probs[floor] = np.maximum(all_probs[floor], cal.probability(self.scorer.raw(dense_view)))
+        weak = x_all[:, _DENSE_BEST] < MATCH_MIN_SIMILARITY  # see MATCH_MIN_SIMILARITY
+        all_probs[weak] = np.minimum(all_probs[weak], cal.match_threshold - 1e-4)
         for c, end in zip(cands, ends.tolist(), strict=True):
             if not c.ids:
                 out.append([])
