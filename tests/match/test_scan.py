@@ -33,8 +33,9 @@ def test_workers_share_batches_and_write_every_post_in_input_order(tmp_path: Pat
                  ClaimDoc("moon", "登月是在摄影棚里拍摄的")])
     base = ["salt water gargle cures flu", "5G 基站传播病毒", "the moon landing was staged in a studio",
             "登月是假的，在摄影棚拍的", "weather is nice today"]
-    # 60 posts in batches of 8: pieces go to the workers and to this process; every third post repeats an earlier
-    # one (answered from the cache when its first copy is written, wherever that was matched).
+    # 60 posts in batches of 8: pieces go to the workers and to this process. Every third post is one of the five
+    # base texts, so 15 of them repeat an earlier post (answered from the cache when its first copy is written,
+    # wherever that was matched).
     texts = [f"{base[i % 5]} {i}" if i % 3 else base[i % 5] for i in range(60)]
     posts = tmp_path / "posts.jsonl"
     posts.write_text("".join(json.dumps({"id": f"p{i}", "text": t}, ensure_ascii=False) + "\n"
