@@ -36,7 +36,7 @@ def test_one_math_thread_limits_libraries_loaded_before_and_after() -> None:
 def test_forked_children_inherit_one_math_thread_without_restarting_blas() -> None:
     # A fresh interpreter with the libraries at their default thread counts. A child forked under
     # `forks_with_one_math_thread` computes with one thread and starts none (a child that set the count itself
-    # would restart OpenBLAS's pool); the parent gets its thread counts back afterwards.
+    # would restart OpenBLAS's pool); the parent gets its thread counts, and its environment, back afterwards.
     code = (
         "import json, os, time, numpy, scipy.linalg\n"
         "from threadpoolctl import threadpool_info\n"
@@ -44,6 +44,7 @@ def test_forked_children_inherit_one_math_thread_without_restarting_blas() -> No
         "before = [i['num_threads'] for i in threadpool_info()]\n"
         "r, w = os.pipe()\n"
         "with forks_with_one_math_thread():\n"
+        "    inside = os.environ.get('OMP_NUM_THREADS')\n"
         "    pid = os.fork()\n"
         "    if pid == 0:\n"
         "        a = numpy.random.default_rng(0).random((400, 400))\n"
@@ -54,12 +55,14 @@ def test_forked_children_inherit_one_math_thread_without_restarting_blas() -> No
         "        os.write(w, json.dumps([tasks, pools]).encode())\n"
         "        os._exit(0)\n"
         "os.waitpid(pid, 0)\n"
-        "print(json.dumps([before, json.loads(os.read(r, 65536)), [i['num_threads'] for i in threadpool_info()]]))\n"
+        "print(json.dumps([before, json.loads(os.read(r, 65536)), [i['num_threads'] for i in threadpool_info()],\n"
+        "                  [inside, os.environ.get('OMP_NUM_THREADS')]]))\n"
     )
-    before, (tasks, child_pools), after = _fresh_interpreter(code)
+    before, (tasks, child_pools), after, env = _fresh_interpreter(code)
     assert tasks == 1
     assert child_pools and all(n == 1 for n in child_pools)
     assert after == before
+    assert env == ["1", None]  # `match.index` searches on one thread inside, as before outside
 
 
 def _child(code: str) -> tuple[subprocess.Popen[bytes], int]:

@@ -42,24 +42,38 @@ def one_math_thread() -> None:
     threadpool_limits(limits=1)  # stays in force: the returned object only restores the limits if used as a context
 
 
+_MATH_THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def one_math_thread_env() -> None:
     """The environment part of `one_math_thread`: libraries loaded from now on (numpy's and scipy's OpenBLAS,
     scikit-learn's and LightGBM's OpenMP) read these when they start, and `match.index` reads OMP_NUM_THREADS to
     search on one thread. The initializer of a forked child (`forks_with_one_math_thread`)."""
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    for name in _MATH_THREAD_ENV:
         os.environ[name] = "1"
 
 
 @contextmanager
 def forks_with_one_math_thread() -> Iterator[None]:
-    """Hold this process's BLAS and OpenMP pools at one thread while it forks children that should have one (scan
-    workers): they inherit the setting and must not set it themselves. A forked child that sets OpenBLAS's thread
-    count restarts OpenBLAS's thread pool (one per OpenBLAS library loaded: numpy's and scipy's), whose threads
-    then spin on the cores before they sleep: CPU taken from every scan's workers as they start."""
+    """Hold this process at one math thread (its BLAS and OpenMP pools, and the environment of
+    `one_math_thread_env`) while it works beside children it forks that should have one (scan workers), then put
+    both back. The children inherit the pools' setting and must not set it themselves: a forked child that sets
+    OpenBLAS's thread count restarts OpenBLAS's thread pool (one per OpenBLAS library loaded: numpy's and
+    scipy's), whose threads then spin on the cores before they sleep: CPU taken from every scan's workers as they
+    start."""
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1):
-        yield
+    before = {name: os.environ.get(name) for name in _MATH_THREAD_ENV}
+    try:
+        with threadpool_limits(limits=1):
+            one_math_thread_env()
+            yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 YOUNG_COLLECTION = 20_000

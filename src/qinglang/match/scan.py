@@ -16,7 +16,7 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
@@ -289,19 +289,18 @@ def scan_file(
             embedder = EmbedAhead(matcher)
         else:
             held.enter_context(forks_with_one_math_thread())  # this process matches beside the workers: one thread
-            held.enter_context(_env(OMP_NUM_THREADS="1"))  # and one for the graph search (`index._search_threads`)
-        if workers > 1 and "fork" in get_all_start_methods():
-            # Forked workers inherit the loaded matcher and model: no save, no reload, no second model load
-            # (spawned workers spend seconds starting, which dominated scans of a few thousand posts).
-            matcher.warm()  # what the workers would each load on their first piece, loaded once here
-            _set_worker(matcher, top_k)
-            pool = ProcessPoolExecutor(workers - 1, mp_context=get_context("fork"), initializer=one_math_thread_env)
-        elif workers > 1:
-            tmp = tempfile.TemporaryDirectory(prefix="qinglang-scan-")
-            matcher.save(Path(tmp.name))
-            pool = ProcessPoolExecutor(workers - 1, mp_context=get_context("spawn"), initializer=_init_worker,
-                                       initargs=(tmp.name, 1, top_k))
-        if pool is not None:
+            if "fork" in get_all_start_methods():
+                # Forked workers inherit the loaded matcher and model: no save, no reload, no second model load
+                # (spawned workers spend seconds starting, which dominated scans of a few thousand posts).
+                matcher.warm()  # what the workers would each load on their first piece, loaded once here
+                _set_worker(matcher, top_k)
+                pool = ProcessPoolExecutor(workers - 1, mp_context=get_context("fork"),
+                                           initializer=one_math_thread_env)
+            else:
+                tmp = tempfile.TemporaryDirectory(prefix="qinglang-scan-")
+                matcher.save(Path(tmp.name))
+                pool = ProcessPoolExecutor(workers - 1, mp_context=get_context("spawn"), initializer=_init_worker,
+                                           initargs=(tmp.name, 1, top_k))
             # Two pieces out per worker: the next one is already there when it returns one (handing it over waits
             # for this process's interpreter lock); one out per worker was slower in most alternated rounds of a
             # scratch comparison.
@@ -369,6 +368,9 @@ def scan_file(
                     inflight.append((items, todo, lambda: scan_batch(matcher, texts, top_k=top_k, vectors=vecs(),
                                                                      dates=days)))
 
+            # With workers, this process matches pieces while batches are in flight; alone, it writes each batch
+            # as the next is embedded ahead.
+            ahead, advance = (READ_AHEAD, step) if share is not None else (1, flush_one)
             chunk: list[Item] = []
             for pid, text, day in read_posts(posts, skip):
                 suffix = "" if day is None else "\x01" + day
@@ -376,12 +378,12 @@ def scan_file(
                 if len(chunk) > batch:  # one post held back: the batch left at the end is known to be the last
                     submit(chunk[:batch])
                     chunk = chunk[batch:]
-                    while len(inflight) > (READ_AHEAD if share is not None else 1):
-                        step() if share is not None else flush_one()
+                    while len(inflight) > ahead:
+                        advance()
             if chunk:
                 submit(chunk, last=True)
             while inflight:
-                step() if share is not None else flush_one()
+                advance()
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -393,17 +395,3 @@ def scan_file(
             tmp.cleanup()
     return stats
 
-
-@contextmanager
-def _env(**values: str) -> Iterator[None]:
-    """Environment variables set for the duration, then put back as they were."""
-    before = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
