@@ -62,6 +62,8 @@ def main() -> None:
     ap.add_argument("--model", type=Path, help="re-ranker model file (default: the shipped one)")
     ap.add_argument("--calibration", type=Path, help="its calibration JSON (with --model)")
     args = ap.parse_args()
+    if args.unrelated_n < 1:
+        ap.error("--unrelated-n must be at least 1")
     if args.fallback:
         scorer = load_scorer(Path("/nonexistent"), Path("/nonexistent"))
     elif args.model:
