@@ -17,7 +17,17 @@ F = TypeVar("F", bound=Callable[..., object])
 
 def kernel(fn: F) -> F:
     """``fn`` compiled by numba (nopython, releasing the GIL), cached on disk when it can be."""
+    return _compile(fn, fastmath=False)
+
+
+def vector_kernel(fn: F) -> F:
+    """`kernel` allowing floating-point reassociation (numba's fastmath), so that a sum of products runs in the
+    processor's vector lanes: its result may differ from a sequential sum in the last bits of a float32."""
+    return _compile(fn, fastmath=True)
+
+
+def _compile(fn: F, *, fastmath: bool) -> F:
     try:
-        return njit(cache=True, nogil=True)(fn)  # type: ignore[no-any-return]
+        return njit(cache=True, nogil=True, fastmath=fastmath)(fn)  # type: ignore[no-any-return]
     except RuntimeError:  # numba found no writable place for its cache
-        return njit(nogil=True)(fn)  # type: ignore[no-any-return]
+        return njit(nogil=True, fastmath=fastmath)(fn)  # type: ignore[no-any-return]

@@ -17,6 +17,7 @@ def warm() -> float:
     """Call every compiled kernel once through its real caller; the seconds it took."""
     from qinglang.cases.dedup import DedupIndex
     from qinglang.match import lexical
+    from qinglang.match.index import UsearchIndex
     from qinglang.match.matcher import Matcher
     from qinglang.match.types import ClaimDoc
 
@@ -40,6 +41,9 @@ def warm() -> float:
         ("Drinking hot water cures the virus", "喝热水可以治愈病毒", "The bridge in the east district has collapsed"))],
         vectors=vecs)
     matcher.match_many(["hot water cures the virus", "喝热水治病毒"], vectors=vecs[:2], explain=False)
+    graph = UsearchIndex(vecs.shape[1])  # the large pools' index: the similarities of candidate rows
+    graph.add(np.arange(3), vecs / np.linalg.norm(vecs, axis=1, keepdims=True))
+    graph.similarities(vecs[:2], np.array([0, 1, 2]), np.array([0, 1, 1]))
     return time.perf_counter() - started
 
 

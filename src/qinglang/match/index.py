@@ -17,7 +17,7 @@ from typing import final
 import numpy as np
 
 from qinglang.arrays import top_floor
-from qinglang.compiled import kernel
+from qinglang.compiled import kernel, vector_kernel
 from qinglang.errors import Invalid
 
 EXACT_LIMIT = 50_000  # above this many vectors the HNSW index is faster than a full scan
@@ -326,6 +326,23 @@ class UsearchIndex(ClaimIndex):
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms > 0, norms, 1.0)
 
+    def _similarities(self, queries: np.ndarray, keys: np.ndarray, owner: np.ndarray) -> np.ndarray:
+        """From the stored int8 rows directly (`_int8_cosines`): a batch's candidates are thousands of rows, and
+        the float32 copies `_get` makes (the rows, normalised, and a query per row) were tens of megabytes per
+        batch, allocated afresh after a scan forks."""
+        from usearch.index import ScalarKind
+
+        with self._lock:
+            got = self._index._compiled.get_many(np.asarray(keys, dtype=np.uint64), ScalarKind.I8)
+        if all(v is not None for v in got):
+            rows = np.stack(got).reshape(len(keys), self.dim)
+        else:  # unknown keys stay all zero: similarity 0
+            rows = np.zeros((len(keys), self.dim), dtype=np.int8)
+            for i, v in enumerate(got):
+                if v is not None:
+                    rows[i] = v.view(np.int8).reshape(-1)
+        return _int8_cosines(rows.view(np.int8), np.ascontiguousarray(queries, dtype=np.float32), owner)
+
     def keys(self) -> np.ndarray:
         with self._lock:
             return np.asarray(self._index.keys, dtype=np.int64).copy()
@@ -363,6 +380,23 @@ def _search_threads() -> int:
 def make_index(n_vectors: int, dim: int = 512) -> ClaimIndex:
     """The right implementation for a pool of ``n_vectors``."""
     return UsearchIndex(dim) if n_vectors > EXACT_LIMIT else NumpyIndex(dim)
+
+
+@vector_kernel
+def _int8_cosines(rows: np.ndarray, queries: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """Cosine of each int8 row with its query ``queries[owner[i]]`` (unit float32); 0 for an all-zero row."""
+    out = np.zeros(rows.shape[0], dtype=np.float32)
+    for i in range(rows.shape[0]):
+        q = queries[owner[i]]
+        dot = np.float32(0.0)
+        sq = np.float32(0.0)
+        for j in range(rows.shape[1]):
+            v = np.float32(rows[i, j])
+            dot += v * q[j]
+            sq += v * v
+        if sq > 0:
+            out[i] = dot / np.sqrt(sq)
+    return out
 
 
 @kernel
