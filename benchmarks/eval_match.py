@@ -3,14 +3,15 @@
 Usage: python benchmarks/eval_match.py [--data ../shared/data/claim-matching/ct2022-2a-en] [--zh tests/data/match_zh]
                                        [--unrelated ../shared/data/spam] [--unrelated-n 1000]
 Queries are dated by their embedded-tweet signature line (see qinglang.match.dates); Dev-Test is also run
-with the dates withheld. Prints one line per evaluation; numbers for docs/match.md come from here. Never writes
-into the repo.
+with the dates withheld, and against the pool with its titles removed. Prints one line per evaluation; numbers
+for docs/match.md come from here. Never writes into the repo.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from qinglang.match import Matcher
@@ -49,7 +50,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/claim-matching/ct2022-2a-en")
     ap.add_argument("--zh", type=Path, default=ROOT / "tests/data/match_zh")
     ap.add_argument("--fallback", action="store_true", help="use z-score fusion instead of the trained re-ranker")
-    ap.add_argument("--splits", default="dev,devtest")
+    ap.add_argument("--splits", default="dev,devtest,untitled",
+                    help="dev, devtest, untitled (Dev-Test against the pool with its titles removed)")
     ap.add_argument("--pair-k", default="", help="comma-separated shortlist sizes to compare on CT2022 (e.g. 30,20,15)")
     ap.add_argument("--head-postings", default="",
                     help="comma-separated lexical head sizes to compare on CT2022 Train, Dev and Dev-Test "
@@ -104,6 +106,13 @@ def main() -> None:
             # The same posts with their dates withheld: what undated input (most reports) gets.
             run(f"ct2022 dev-test, no dates [{label}]", m, d / "CT2022-Task2A-EN-Dev-Test_Queries.tsv",
                 d / "CT2022-Task2A-EN-Dev-Test_QRELs.tsv", dates=False)
+        if "untitled" in splits:
+            # A pool of bare claims, as many are (no headline): every title feature is missing.
+            bare = Matcher([replace(doc, title="") for doc in load_pool(d / "vclaims_official.jsonl")], scorer=scorer)
+            for dated in (True, False):
+                run(f"ct2022 dev-test, pool without titles{'' if dated else ', no dates'} [{label}]", bare,
+                    d / "CT2022-Task2A-EN-Dev-Test_Queries.tsv", d / "CT2022-Task2A-EN-Dev-Test_QRELs.tsv",
+                    dates=dated)
     z = args.zh
     if (z / "pool_zh.jsonl").is_file():
         _zh(z, scorer, label)

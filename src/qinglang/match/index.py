@@ -316,7 +316,7 @@ class UsearchIndex(ClaimIndex):
         with self._lock:  # the stored int8 rows, one array per key (None if absent); no float copy per key
             got = self._index._compiled.get_many(np.asarray(keys, dtype=np.uint64), ScalarKind.I8)
         if len(got) and all(v is not None for v in got):
-            out = np.stack(got).reshape(len(keys), self.dim).astype(np.float32)
+            out = np.stack(got).reshape(len(keys), self.dim).astype(np.float32)  # type: ignore[arg-type]
         else:
             out = np.zeros((len(keys), self.dim), dtype=np.float32)
             for i, v in enumerate(got):
@@ -335,7 +335,7 @@ class UsearchIndex(ClaimIndex):
         with self._lock:
             got = self._index._compiled.get_many(np.asarray(keys, dtype=np.uint64), ScalarKind.I8)
         if all(v is not None for v in got):
-            rows = np.stack(got).reshape(len(keys), self.dim)
+            rows = np.stack(got).reshape(len(keys), self.dim)  # type: ignore[arg-type]
         else:  # unknown keys stay all zero: similarity 0
             rows = np.zeros((len(keys), self.dim), dtype=np.int8)
             for i, v in enumerate(got):

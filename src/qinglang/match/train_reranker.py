@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,9 @@ def main() -> None:
     ap.add_argument("--out-model", type=Path, default=MODEL_FILE)
     ap.add_argument("--out-calibration", type=Path, default=CALIB_FILE)
     ap.add_argument("--folds", type=int, default=FOLDS)
+    ap.add_argument("--untitled-views", action="store_true",
+                    help="also train on every view against the pool without its titles (an experiment: not shipped, "
+                         "see docs/match.md)")
     ap.add_argument("--date-window", type=int,
                     help=f"days either side of a post (default {matcher_module.DATE_WINDOW})")
     ap.add_argument("--date-k", type=int, help=f"date-window candidates (default {matcher_module.DATE_K})")
@@ -127,12 +131,20 @@ def main() -> None:
     print(f"pool indexed, {len(qs)} train+dev queries ({time.perf_counter() - t0:.0f}s)", flush=True)
 
     # Four views of every query: with and without lexical evidence, with and without the post's date.
-    views = {(lexical, dated): _groups(matcher, qs, qrels, lexical=lexical, dated=dated)
-             for dated in (True, False) for lexical in (True, False)}
-    for (lexical, dated), (_, ys) in views.items():
+    # With --untitled-views, the same four again against the pool without its titles (keys (lexical, dated, False)).
+    views: dict[tuple[bool, ...], tuple[list[Candidates], list[np.ndarray]]] = {
+        (lexical, dated): _groups(matcher, qs, qrels, lexical=lexical, dated=dated)
+        for dated in (True, False) for lexical in (True, False)}
+    if args.untitled_views:
+        untitled = Matcher([replace(doc, title="") for doc in load_pool(d / "vclaims_official.jsonl")])
+        for dated in (True, False):
+            for lexical in (True, False):
+                views[lexical, dated, False] = _groups(untitled, qs, qrels, lexical=lexical, dated=dated)
+    for (lexical, dated, *untitled_view), (_, ys) in views.items():
         rec = np.mean([y.sum() / len(qrels[q]) for y, q in zip(ys, qids, strict=True)])
         print(f"candidate recall train+dev {'full' if lexical else 'dense-only'}"
-              f"{'' if dated else ', no dates'}: {rec:.4f}", flush=True)
+              f"{'' if dated else ', no dates'}{', pool without titles' if untitled_view else ''}: {rec:.4f}",
+              flush=True)
 
     # k-fold cross-validation grouped by query (all views of a query stay in the same fold).
     fold = np.random.RandomState(SEED).permutation(len(qs)) % args.folds
@@ -158,6 +170,9 @@ def main() -> None:
     print(f"cv: {trees} trees, MAP@5 {mean[best]:.4f} (folds {np.round(curves[True, True][:, best], 4).tolist()}), "
           f"dense-only view {others[False, True]:.4f}; without dates {others[True, False]:.4f}, "
           f"dense-only {others[False, False]:.4f}", flush=True)
+    if args.untitled_views:
+        print(f"cv, pool without titles: {others[True, True, False]:.4f}; without dates "
+              f"{others[True, False, False]:.4f}", flush=True)
 
     # Out-of-fold raw scores at the chosen number of trees: calibration and thresholds are fitted on them.
     oof = {v: [np.zeros(0)] * len(qs) for v in views}
@@ -180,7 +195,7 @@ def main() -> None:
 
     # Band thresholds from the out-of-fold top-1 hits: `match` at ≥0.9 precision for dated and for undated input
     # alike (the stricter of the two; dated input scores higher), `possible` keeps 95% of true hits.
-    def top1(vs: list[tuple[bool, bool]]) -> tuple[np.ndarray, np.ndarray]:
+    def top1(vs: list[tuple[bool, ...]]) -> tuple[np.ndarray, np.ndarray]:
         top_p, top_ok = [], []
         for v in vs:
             for r, ylab in zip(oof[v], views[v][1], strict=True):
