@@ -172,6 +172,13 @@ def _zh(z: Path, scorer: Scorer, label: str) -> None:
     run(f"en->en [{label}]", pool_en, z / "queries_en.tsv", z / "qrels.tsv")
     run(f"zh->en [{label}]", pool_en, z / "queries_zh.tsv", z / "qrels.tsv")
     run(f"en->zh [{label}]", pool_zh, z / "queries_en.tsv", z / "qrels.tsv")
+    # A registry in both languages, as the product's is: each debunk in one of them (alternately), so a post's
+    # candidates are partly in its language (with lexical evidence) and partly not (the dense view only).
+    both = [zh if i % 2 == 0 else en for i, (zh, en) in enumerate(zip(load_pool(z / "pool_zh.jsonl"),
+                                                                       load_pool(z / "pool_en.jsonl"), strict=True))]
+    pool_both = Matcher(both, scorer=scorer)
+    run(f"zh->zh+en [{label}]", pool_both, z / "queries_zh.tsv", z / "qrels.tsv")
+    run(f"en->zh+en [{label}]", pool_both, z / "queries_en.tsv", z / "qrels.tsv")
 
 
 if __name__ == "__main__":
