@@ -257,3 +257,23 @@ def test_the_match_band_needs_semantic_similarity(matcher: Matcher, monkeypatch:
     threshold = matcher.scorer.calibration.match_threshold
     assert all(h.band != "match" and h.score < threshold for h in capped)
     assert capped[0].band == "possible"
+
+
+def test_band_only_gives_the_match_band_hits_and_skips_texts_no_row_is_near(matcher: Matcher) -> None:
+    """``band_only`` (the report pipeline): the same `match`-band hits as a full match, none of the rest; a text
+    whose nearest row is under MATCH_MIN_SIMILARITY gets no candidates at all (none could reach the band)."""
+    from qinglang.match.matcher import MATCH_MIN_SIMILARITY
+
+    texts = ["5G masts are spreading the coronavirus", "Ecuador bananas have flesh-eating bacteria, share!!",
+             "the quarterly report is attached, see you at the meeting on Tuesday", "明天下午三点在会议室开会",
+             "astronauts never went, Apollo 11 was shot on a Hollywood set"]
+    full = matcher.match_many(texts, top_k=3, explain=False)
+    only = matcher.match_many(texts, top_k=3, explain=False, band_only=True)
+    assert only == [[h for h in hits if h.band == "match"] for hits in full]
+    assert only[0] and only[0][0].id == "5g"
+    _, nearest = matcher._dense.search(matcher.embed(texts), 1)
+    far = [i for i in range(len(texts)) if nearest[i, 0] < MATCH_MIN_SIMILARITY]
+    assert far, "at least one text has no row near enough for the band"
+    cands = matcher.candidates_many(texts, band_only=True)
+    assert all(not cands[i].ids for i in far)
+    assert all(cands[i].ids for i in range(len(texts)) if i not in far)

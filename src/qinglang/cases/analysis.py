@@ -96,7 +96,7 @@ def _match_texts(matcher: Matcher, texts: list[str]) -> list[tuple[int, float] |
     idx = [i for i, t in enumerate(texts) if t.strip()]
     if not idx or len(matcher) == 0:
         return out
-    for i, hits in zip(idx, matcher.match_many([texts[i] for i in idx], top_k=1, explain=False),
+    for i, hits in zip(idx, matcher.match_many([texts[i] for i in idx], top_k=1, explain=False, band_only=True),
                        strict=True):
         if hits and hits[0].band == "match":
             out[i] = (int(hits[0].id), float(hits[0].score))

@@ -395,12 +395,15 @@ class Matcher:
     def match_many(
         self, texts: Sequence[str], *, top_k: int = 5, langs: Sequence[str | None] | None = None,
         vectors: np.ndarray | None = None, explain: bool = True, dates: Sequence[object] | None = None,
+        band_only: bool = False,
     ) -> list[list[MatchHit]]:
         """Like ``match`` for many texts, embedding them in batches (or using ``vectors`` from ``embed``).
-        ``explain=False``: hits without explanation and matched text (callers that keep only ids and scores)."""
+        ``explain=False``: hits without explanation and matched text (callers that keep only ids and scores).
+        ``band_only``: only hits in the `match` band are wanted (the report pipeline's case): see
+        `candidates_many`."""
         if top_k <= 0:
             raise Invalid("top_k must be positive", field="top_k")
-        cands = self.candidates_many(texts, langs=langs, vectors=vectors, dates=dates)
+        cands = self.candidates_many(texts, langs=langs, vectors=vectors, dates=dates, band_only=band_only)
         out: list[list[MatchHit]] = []
         cal = self.scorer.calibration
         # One re-ranker call for the whole batch (per-call overhead dominates at a few dozen rows).
@@ -429,15 +432,18 @@ class Matcher:
                 matched, note = c.explain(i) if explain else ("", "")
                 hits.append(MatchHit(id=c.ids[i], score=round(p, 4), band=cal.band(p), explanation=note,
                                      matched_text=matched))
-            out.append(hits)
+            out.append([h for h in hits if h.band == "match"] if band_only else hits)
         return out
 
     def candidates_many(
         self, texts: Sequence[str], *, langs: Sequence[str | None] | None = None, lexical: bool = True,
-        vectors: np.ndarray | None = None, dates: Sequence[object] | None = None,
+        vectors: np.ndarray | None = None, dates: Sequence[object] | None = None, band_only: bool = False,
     ) -> list[Candidates]:
         """Candidate debunks and features for each text (``lexical=False`` simulates cross-lingual input;
-        ``dates``: when each text was posted, None where unknown)."""
+        ``dates``: when each text was posted, None where unknown). ``band_only``: none for a text whose nearest
+        row is less similar than MATCH_MIN_SIMILARITY, since no hit of it could reach the `match` band (every
+        debunk's best row is at most that similar; with the exact index of a registry under
+        `index.EXACT_LIMIT` rows the nearest row is exact, with the graph index the nearest it finds)."""
         if isinstance(texts, str):
             raise Invalid("texts must be a sequence of strings")
         if not texts:
@@ -453,7 +459,16 @@ class Matcher:
         dk, ds = self._dense.search(vecs, DENSE_K)
         langs = list(langs) if langs is not None else [None] * len(texts)
         qlangs = [lg or detect_lang(t) for lg, t in zip(langs, texts, strict=True)]
-        return self._candidates(list(texts), vecs, dk, ds, qlangs, lexical, days)
+        if not band_only:
+            return self._candidates(list(texts), vecs, dk, ds, qlangs, lexical, days)
+        near = np.flatnonzero(ds[:, 0] >= MATCH_MIN_SIMILARITY).tolist()
+        out = [Candidates([], np.zeros((0, len(FEATURES)), dtype=np.float32)) for _ in texts]
+        if near:
+            for i, c in zip(near, self._candidates([texts[i] for i in near], vecs[near], dk[near], ds[near],
+                                                   [qlangs[i] for i in near], lexical, [days[i] for i in near]),
+                            strict=True):
+                out[i] = c
+        return out
 
     def _background_sims(self, qvec: np.ndarray) -> np.ndarray:
         """Similarities of the query to `BACKGROUND_CLAIMS`, highest first (embedded once per matcher)."""
