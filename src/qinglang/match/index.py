@@ -310,18 +310,23 @@ class UsearchIndex(ClaimIndex):
             out_s[i, :c] = 1.0 - dist[i, :c]  # cosine distance is 1 - similarity
         return out_k, out_s
 
-    def _get(self, keys: np.ndarray) -> np.ndarray:
+    def _int8_rows(self, keys: np.ndarray) -> np.ndarray:
+        """The stored int8 rows of ``keys`` (n, dim), all zero for unknown keys; fetched one array per key, with no
+        float copy of any."""
         from usearch.index import ScalarKind
 
-        with self._lock:  # the stored int8 rows, one array per key (None if absent); no float copy per key
+        with self._lock:
             got = self._index._compiled.get_many(np.asarray(keys, dtype=np.uint64), ScalarKind.I8)
         if len(got) and all(v is not None for v in got):
-            out = np.stack(got).reshape(len(keys), self.dim).astype(np.float32)  # type: ignore[arg-type]
-        else:
-            out = np.zeros((len(keys), self.dim), dtype=np.float32)
-            for i, v in enumerate(got):
-                if v is not None:
-                    out[i] = v.view(np.int8).reshape(-1)
+            return np.stack(got).reshape(len(keys), self.dim).view(np.int8)  # type: ignore[arg-type]
+        rows = np.zeros((len(keys), self.dim), dtype=np.int8)
+        for i, v in enumerate(got):
+            if v is not None:
+                rows[i] = v.view(np.int8).reshape(-1)
+        return rows
+
+    def _get(self, keys: np.ndarray) -> np.ndarray:
+        out = self._int8_rows(keys).astype(np.float32)
         # int8 storage keeps direction, not length.
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms > 0, norms, 1.0)
@@ -330,18 +335,7 @@ class UsearchIndex(ClaimIndex):
         """From the stored int8 rows directly (`_int8_cosines`): a batch's candidates are thousands of rows, and
         the float32 copies `_get` makes (the rows, normalised, and a query per row) were tens of megabytes per
         batch, allocated afresh after a scan forks."""
-        from usearch.index import ScalarKind
-
-        with self._lock:
-            got = self._index._compiled.get_many(np.asarray(keys, dtype=np.uint64), ScalarKind.I8)
-        if all(v is not None for v in got):
-            rows = np.stack(got).reshape(len(keys), self.dim)  # type: ignore[arg-type]
-        else:  # unknown keys stay all zero: similarity 0
-            rows = np.zeros((len(keys), self.dim), dtype=np.int8)
-            for i, v in enumerate(got):
-                if v is not None:
-                    rows[i] = v.view(np.int8).reshape(-1)
-        return _int8_cosines(rows.view(np.int8), np.ascontiguousarray(queries, dtype=np.float32), owner)
+        return _int8_cosines(self._int8_rows(keys), np.ascontiguousarray(queries, dtype=np.float32), owner)
 
     def keys(self) -> np.ndarray:
         with self._lock:
