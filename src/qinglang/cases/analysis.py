@@ -98,7 +98,7 @@ def _match_texts(matcher: Matcher, texts: list[str]) -> list[tuple[int, float] |
         return out
     for i, hits in zip(idx, matcher.match_many([texts[i] for i in idx], top_k=1, explain=False, band_only=True),
                        strict=True):
-        if hits and hits[0].band == "match":
+        if hits:  # band_only: a hit is in the `match` band
             out[i] = (int(hits[0].id), float(hits[0].score))
     return out
 
