@@ -24,6 +24,7 @@ import numpy as np
 
 from qinglang.arrays import concat_ranges, segment_ranks
 from qinglang.errors import Invalid
+from qinglang.hugepages import collapse_large_mappings
 from qinglang.match.columns import Strings
 from qinglang.match.dates import day_number, parse_date
 from qinglang.match.embedder import Embedder, get_embedder
@@ -290,12 +291,14 @@ class Matcher:
             self._row_lang.extend(langs)
             vecs = self.embedder.embed([embedding_text(t) for t in texts]) if vectors is None else vectors
             karr = np.arange(start, start + len(keys), dtype=np.int64)
+            built = False
             if len(self._lex) == 0 and len(self._dense) == 0:
                 # Bulk build: one fresh index of the right kind, one BM25 main segment.
                 dense = make_index(len(keys), self._dense.dim)
                 dense.add(karr, vecs)
                 self._dense = dense
                 self._lex = LexicalIndex(karr.tolist(), toks)
+                built = True
             else:
                 self._dense.add(karr, vecs)
                 self._lex.add(karr.tolist(), toks)
@@ -304,6 +307,8 @@ class Matcher:
             self._publish_rows(self._doc_rows[i] for i in latest)
             if self._lex.delta_size > max(2000, len(self._lex) // 10):
                 self._compact_locked()
+            elif built:
+                self._huge_pages()
 
     def _set_facts(self, key: int, kind: str, lang: str, d_len: int, day: float, span: int) -> None:
         """A row's facts; its ``first`` stays -1 until its debunk is published (`_publish_rows`)."""
@@ -370,6 +375,15 @@ class Matcher:
             dense = UsearchIndex(self._dense.dim)
             dense.add(karr, self._dense.get(karr))
             self._dense = dense
+        self._huge_pages()
+
+    def _huge_pages(self) -> None:
+        """A large pool (the graph index's size), once built, compacted or loaded, goes into 2 MiB pages (see
+        `hugepages`): `benchmarks/bench_match.py` at 1M."""
+        from qinglang.settings import get_settings
+
+        if isinstance(self._dense, UsearchIndex) and get_settings().huge_pages:
+            collapse_large_mappings()
 
     # ---- matching -------------------------------------------------------------------------
     def warm(self) -> None:
@@ -700,4 +714,5 @@ class Matcher:
             live = [k for ks in m._doc_rows.values() for k in ks]
             texts = [t or "" for t in m._row_text.many(live)]
             m._views.put(live, [match_tokens(t) for t in texts], [normalize(t) for t in texts])
+        m._huge_pages()
         return m
