@@ -3,39 +3,52 @@
 from __future__ import annotations
 
 import ctypes
+import mmap
 import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from qinglang.hugepages import HUGE_PAGE, collapse_large_mappings, large_mappings
+from qinglang.hugepages import HUGE_PAGE, anonymous_mappings, collapse_large_mappings, resident_runs
 
 MIB = 1 << 20
 
 
-def _mapping(lo: int, hi: int, perms: str, name: str, rss_kb: int) -> str:
-    head = f"{lo:x}-{hi:x} {perms} 00000000 00:00 0"
-    return "\n".join([f"{head} {name}".rstrip(), f"Size: {(hi - lo) // 1024} kB", "KernelPageSize: 4 kB",
-                      f"Rss: {rss_kb} kB", "AnonHugePages: 0 kB", "VmFlags: rd wr mr mw me ac"])
-
-
-def test_large_mappings_takes_resident_private_anonymous_ones_cut_to_whole_huge_pages(tmp_path: Path) -> None:
+def test_anonymous_mappings_takes_private_anonymous_ones_cut_to_whole_huge_pages(tmp_path: Path) -> None:
     base = 0x7F0000000000
-    smaps = tmp_path / "smaps"
-    smaps.write_text("\n".join([
-        _mapping(base + 4096, base + 64 * MIB + 4096, "rw-p", "", 64 * 1024),  # resident anonymous: taken, cut
-        _mapping(base + 128 * MIB, base + 160 * MIB, "rw-p", "[heap]", 32 * 1024),  # the heap: taken
-        _mapping(base + 256 * MIB, base + 264 * MIB, "rw-p", "", 16),  # a thread stack, barely touched: left
-        _mapping(base + 300 * MIB, base + 302 * MIB, "rw-p", "", 2048),  # too small: left
-        _mapping(base + 400 * MIB, base + 464 * MIB, "rw-s", "", 64 * 1024),  # shared memory: left
-        _mapping(base + 512 * MIB, base + 576 * MIB, "r--p", "/usr/lib/libfoo.so", 64 * 1024),  # a file: left
-        _mapping(base + 640 * MIB, base + 672 * MIB, "rw-p", "[stack]", 32 * 1024),  # the main stack: left
+
+    def line(lo: int, hi: int, perms: str, name: str = "") -> str:
+        return f"{base + lo:x}-{base + hi:x} {perms} 00000000 00:00 0 {name}".rstrip()
+
+    maps = tmp_path / "maps"
+    maps.write_text("\n".join([
+        line(4096, 64 * MIB + 4096, "rw-p"),  # anonymous: taken, cut to whole huge pages
+        line(128 * MIB, 160 * MIB, "rw-p", "[heap]"),  # the heap: taken
+        line(300 * MIB, 302 * MIB, "rw-p"),  # too small: left
+        line(400 * MIB, 464 * MIB, "rw-s"),  # shared memory: left
+        line(512 * MIB, 576 * MIB, "r--p", "/usr/lib/libfoo.so"),  # a file: left
+        line(600 * MIB, 664 * MIB, "rw-p", "/tmp/data file.bin"),  # a writable file mapping, a space in its name
+        line(700 * MIB, 732 * MIB, "rw-p", "[stack]"),  # the main stack: left
     ]) + "\n")
-    got = large_mappings(8 * MIB, 0.9, smaps)
+    got = anonymous_mappings(8 * MIB, maps)
     assert got == [(base + 2 * MIB, base + 64 * MIB), (base + 128 * MIB, base + 160 * MIB)]
-    assert all(lo % HUGE_PAGE == 0 and hi % HUGE_PAGE == 0 for lo, hi in got)
-    assert large_mappings(smaps=tmp_path / "missing") == []
+    assert anonymous_mappings(maps=tmp_path / "missing") == []
+
+
+def test_resident_runs_takes_the_2_mib_ranges_nearly_all_resident() -> None:
+    per = HUGE_PAGE // 4096
+    start = 0x7F0000000000
+    pages = np.zeros(6 * per, dtype=np.uint8)
+    pages[0 : 2 * per] = 1  # two whole ranges
+    pages[2 * per : 2 * per + per // 2] = 1  # half of the third: left (a thread stack, reserved space)
+    pages[4 * per : 5 * per] = 1
+    pages[4 * per + 3] = 0  # one page missing of the fifth: still nearly all
+    pages[5 * per : 6 * per] = 0x81  # mincore's other bits are ignored
+    assert resident_runs(start, pages) == [(start, start + 2 * HUGE_PAGE),
+                                           (start + 4 * HUGE_PAGE, start + 6 * HUGE_PAGE)]
+    assert resident_runs(start, np.zeros(per - 1, dtype=np.uint8)) == []
 
 
 def _thp_collapse_available() -> bool:
@@ -46,26 +59,33 @@ def _thp_collapse_available() -> bool:
     return (major, minor) >= (6, 1)  # MADV_COLLAPSE
 
 
-def _huge_kb_at(address: int) -> int:
-    inside = False
+def _huge_kb_within(lo: int, hi: int) -> int:
+    """AnonHugePages of the mappings overlapping [lo, hi) (madvise splits a mapping at the range it advises)."""
+    total, inside = 0, False
     for line in Path("/proc/self/smaps").read_text().splitlines():
         fields = line.split()
         if fields and "-" in fields[0] and not fields[0].endswith(":"):
-            lo, hi = (int(x, 16) for x in fields[0].split("-"))
-            inside = lo <= address < hi
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            inside = start < hi and lo < end
         elif inside and fields and fields[0] == "AnonHugePages:":
-            return int(fields[1])
-    return 0
+            total += int(fields[1])
+    return total
 
 
 @pytest.mark.skipif(not _thp_collapse_available(), reason="no transparent huge pages with MADV_COLLAPSE here")
 def test_collapse_puts_a_large_resident_buffer_into_huge_pages_and_keeps_its_bytes() -> None:
     size = 32 * MIB
-    buf = bytearray(size)  # a plain allocation, which nobody asked huge pages for
+    buf = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)  # fresh memory nobody advised
     pattern = bytes(range(256)) * (size // 256)
     buf[:] = pattern
-    address = ctypes.addressof((ctypes.c_char * size).from_buffer(buf))
-    before = _huge_kb_at(address)
-    assert collapse_large_mappings() >= 16 * MIB
-    assert _huge_kb_at(address) >= before + 8 * 1024  # at least four of its 2 MiB pages
-    assert buf == pattern
+    view = ctypes.c_char.from_buffer(buf)
+    address = ctypes.addressof(view)
+    try:
+        before = _huge_kb_within(address, address + size)
+        assert collapse_large_mappings() >= 16 * MIB
+        # at least 8 of its 15-16 whole 2 MiB pages
+        assert _huge_kb_within(address, address + size) >= before + 16 * 1024
+        assert buf[:] == pattern
+    finally:
+        del view
+        buf.close()

@@ -7,80 +7,94 @@ of it (and its exit tears them down again). numpy already asks for 2 MiB pages f
 HNSW library maps its memory itself, and arrays read from files sit in plain allocations, so about half of such a
 process was in 4 KiB pages.
 
-`collapse_large_mappings` asks Linux to put this process's large, resident, private anonymous mappings into
-2 MiB pages now (``madvise`` MADV_HUGEPAGE, then MADV_COLLAPSE, Linux 6.1 and later). Best effort: on another
-system, an older kernel, with transparent huge pages off, or without free huge pages it changes nothing and
-raises nothing. Mappings that are mostly not resident (thread stacks, reserved allocator space) are left alone:
-collapsing fills a 2 MiB page whole.
+`collapse_large_mappings` asks Linux to put the resident parts of this process's private anonymous memory into
+2 MiB pages now (``madvise`` MADV_HUGEPAGE, then MADV_COLLAPSE, Linux 6.1 and later), 2 MiB range by 2 MiB range:
+a range is taken only when nearly all of it is resident (``mincore``), since collapsing fills a huge page whole,
+so thread stacks and reserved allocator space stay as they are, also where the kernel has merged them with a
+neighbouring mapping. Best effort: on another system, an older kernel, with transparent huge pages off, or without
+free huge pages it changes nothing and raises nothing.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 MADV_HUGEPAGE = 14
 MADV_COLLAPSE = 25
+PAGE = 4096
 HUGE_PAGE = 2 << 20
-MIN_BYTES = 8 << 20  # smaller mappings are not worth the walk
-MIN_RESIDENT = 0.9  # share of a mapping that must be resident
+MIN_BYTES = 8 << 20  # mappings smaller than this are not worth the calls
+MIN_RESIDENT = 0.9  # share of a 2 MiB range that must be resident
 
-_libc: ctypes.CDLL | None = None
+_libc: Any = None
 
 
-def _madvise() -> Callable[[int, int, int], int] | None:
+def _c() -> Any:
+    """libc with `madvise` and `mincore` declared, or None."""
     global _libc
     if _libc is None:
         name = ctypes.util.find_library("c")
         if name is None:
             return None
-        _libc = ctypes.CDLL(name, use_errno=True)
-        _libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-        _libc.madvise.restype = ctypes.c_int
-    madvise: Callable[[int, int, int], int] = _libc.madvise
-    return madvise
+        libc = ctypes.CDLL(name, use_errno=True)
+        libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        libc.madvise.restype = ctypes.c_int
+        libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_ubyte)]
+        libc.mincore.restype = ctypes.c_int
+        _libc = libc
+    return _libc
 
 
-def large_mappings(min_bytes: int = MIN_BYTES, min_resident: float = MIN_RESIDENT,
-                   smaps: Path = Path("/proc/self/smaps")) -> list[tuple[int, int]]:
+def anonymous_mappings(min_bytes: int = MIN_BYTES, maps: Path = Path("/proc/self/maps")) -> list[tuple[int, int]]:
     """(start, end) of this process's private anonymous read-write mappings (the heap included) of at least
-    ``min_bytes`` with at least ``min_resident`` of them resident, cut to whole huge pages."""
+    ``min_bytes``, cut to whole huge pages."""
     out: list[tuple[int, int]] = []
     try:
-        lines = smaps.read_text().splitlines()
+        lines = maps.read_text().splitlines()
     except OSError:
         return out
-    span: tuple[int, int] | None = None
     for line in lines:
         fields = line.split()
-        if not fields:
+        if len(fields) < 5 or fields[1] != "rw-p" or not (len(fields) == 5 or fields[5:] == ["[heap]"]):
             continue
-        if "-" in fields[0] and not fields[0].endswith(":"):  # a mapping's header line
-            lo, hi = (int(x, 16) for x in fields[0].split("-"))
-            anonymous = len(fields) == 5 or (len(fields) == 6 and fields[5] == "[heap]")
-            span = (lo, hi) if anonymous and fields[1] == "rw-p" and hi - lo >= min_bytes else None
-        elif span is not None and fields[0] == "Rss:":
-            lo, hi = span
-            if int(fields[1]) * 1024 >= min_resident * (hi - lo):
-                start, end = -(-lo // HUGE_PAGE) * HUGE_PAGE, hi // HUGE_PAGE * HUGE_PAGE
-                if end > start:
-                    out.append((start, end))
-            span = None
+        lo, hi = (int(x, 16) for x in fields[0].split("-"))
+        start, end = -(-lo // HUGE_PAGE) * HUGE_PAGE, hi // HUGE_PAGE * HUGE_PAGE
+        if hi - lo >= min_bytes and end > start:
+            out.append((start, end))
     return out
 
 
+def resident_runs(start: int, resident: np.ndarray, min_resident: float = MIN_RESIDENT) -> list[tuple[int, int]]:
+    """The runs of whole 2 MiB ranges, from ``start`` (huge-page aligned), in which at least ``min_resident`` of
+    the 4 KiB pages are resident (``resident``: one flag per page, as ``mincore`` gives them)."""
+    per = HUGE_PAGE // PAGE
+    n = len(resident) // per
+    dense = (resident[: n * per].reshape(n, per) & 1).sum(axis=1) >= min_resident * per
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], dense.astype(np.int8), [0]))))
+    return [(start + int(a) * HUGE_PAGE, start + int(b) * HUGE_PAGE) for a, b in zip(edges[::2], edges[1::2],
+                                                                                        strict=True)]
+
+
 def collapse_large_mappings(min_bytes: int = MIN_BYTES) -> int:
-    """Put this process's large resident anonymous mappings into huge pages now; the bytes asked for (0 where
-    nothing can be done). Takes about a second per 1.5 GiB."""
-    madvise = _madvise()
-    if madvise is None:
+    """Put the resident parts of this process's large anonymous mappings into huge pages now; the bytes asked for
+    (0 where nothing can be done). Takes about a second per 1.5 GiB."""
+    libc = _c()
+    if libc is None:
         return 0
     asked = 0
-    for start, end in large_mappings(min_bytes):
-        if madvise(start, end - start, MADV_HUGEPAGE) != 0:
-            continue  # transparent huge pages unsupported or off
-        madvise(start, end - start, MADV_COLLAPSE)  # partial success is common (a page in use, none free): fine
-        asked += end - start
+    for start, end in anonymous_mappings(min_bytes):
+        pages = (end - start) // PAGE
+        vec = (ctypes.c_ubyte * pages)()
+        if libc.mincore(start, end - start, vec) != 0:
+            continue  # unmapped meanwhile
+        for lo, hi in resident_runs(start, np.frombuffer(vec, dtype=np.uint8)):
+            if libc.madvise(lo, hi - lo, MADV_HUGEPAGE) != 0:
+                return asked  # transparent huge pages unsupported or off
+            libc.madvise(lo, hi - lo, MADV_COLLAPSE)  # partial success is common (a page in use, none free): fine
+            asked += hi - lo
     return asked
