@@ -379,7 +379,7 @@ class Matcher:
 
     def _huge_pages(self) -> None:
         """A large pool (the graph index's size), once built, compacted or loaded, goes into 2 MiB pages (see
-        `hugepages`): `benchmarks/bench_match.py` at 1M."""
+        `hugepages`; `benchmarks/bench_hugepages.py`)."""
         from qinglang.settings import get_settings
 
         if isinstance(self._dense, UsearchIndex) and get_settings().huge_pages:
