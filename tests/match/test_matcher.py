@@ -277,3 +277,31 @@ def test_band_only_gives_the_match_band_hits_and_skips_texts_no_row_is_near(matc
     cands = matcher.candidates_many(texts, band_only=True)
     assert all(not cands[i].ids for i in far)
     assert all(cands[i].ids for i in range(len(texts)) if i not in far)
+
+
+def test_a_pool_with_the_graph_index_goes_into_huge_pages_when_built_compacted_or_loaded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qinglang.match import matcher as matcher_module
+    from qinglang.match.index import NumpyIndex, UsearchIndex
+    from qinglang.settings import get_settings
+
+    calls: list[int] = []
+    monkeypatch.setattr(matcher_module, "collapse_large_mappings", lambda: calls.append(1) or 0)
+    Matcher(POOL)  # the exact index: nothing to do
+    assert calls == []
+    monkeypatch.setattr("qinglang.match.index.EXACT_LIMIT", 4)  # the graph index from five rows up
+    m = Matcher(POOL)
+    assert isinstance(m._dense, UsearchIndex) and calls == [1]
+    m.save(tmp_path / "m")  # compacts first
+    loaded = Matcher.load(tmp_path / "m")
+    assert calls == [1, 1, 1]
+    assert [h.id for h in loaded.match("5G masts spread covid")][:1] == ["5g"]
+    monkeypatch.setenv("QINGLANG_HUGE_PAGES", "false")
+    get_settings.cache_clear()
+    try:
+        Matcher.load(tmp_path / "m")
+        assert calls == [1, 1, 1]
+    finally:
+        monkeypatch.delenv("QINGLANG_HUGE_PAGES")
+        get_settings.cache_clear()
+    assert isinstance(Matcher([POOL[0]])._dense, NumpyIndex) and calls == [1, 1, 1]
