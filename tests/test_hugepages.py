@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import ctypes
 import mmap
-import os
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from qinglang.hugepages import HUGE_PAGE, anonymous_mappings, collapse_large_mappings, resident_runs
+from qinglang.hugepages import (
+    HUGE_PAGE,
+    MADV_COLLAPSE,
+    MADV_HUGEPAGE,
+    anonymous_mappings,
+    collapse_large_mappings,
+    libc_calls,
+    resident_runs,
+)
 
 MIB = 1 << 20
 
@@ -51,14 +57,6 @@ def test_resident_runs_takes_the_2_mib_ranges_nearly_all_resident() -> None:
     assert resident_runs(start, np.zeros(per - 1, dtype=np.uint8)) == []
 
 
-def _thp_collapse_available() -> bool:
-    enabled = Path("/sys/kernel/mm/transparent_hugepage/enabled")
-    if not enabled.is_file() or "[never]" in enabled.read_text():
-        return False
-    major, minor = (int(x) for x in re.match(r"(\d+)\.(\d+)", os.uname().release).groups())  # type: ignore[union-attr]
-    return (major, minor) >= (6, 1)  # MADV_COLLAPSE
-
-
 def _huge_kb_within(lo: int, hi: int) -> int:
     """AnonHugePages of the mappings overlapping [lo, hi) (madvise splits a mapping at the range it advises)."""
     total, inside = 0, False
@@ -72,8 +70,27 @@ def _huge_kb_within(lo: int, hi: int) -> int:
     return total
 
 
-@pytest.mark.skipif(not _thp_collapse_available(), reason="no transparent huge pages with MADV_COLLAPSE here")
+def _kernel_collapses() -> bool:
+    """Whether this machine collapses memory into huge pages on request at all (transparent huge pages on, Linux
+    6.1+, a free huge page): tried directly on a small fresh buffer."""
+    libc = libc_calls()
+    if libc is None:
+        return False
+    buf = mmap.mmap(-1, 6 * MIB, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    buf[:] = b"\x01" * len(buf)
+    view = ctypes.c_char.from_buffer(buf)
+    try:
+        lo = -(-ctypes.addressof(view) // HUGE_PAGE) * HUGE_PAGE
+        return (libc.madvise(lo, HUGE_PAGE, MADV_HUGEPAGE) == 0 and libc.madvise(lo, HUGE_PAGE, MADV_COLLAPSE) == 0
+                and _huge_kb_within(lo, lo + HUGE_PAGE) >= HUGE_PAGE // 1024)
+    finally:
+        del view
+        buf.close()
+
+
 def test_collapse_puts_a_large_resident_buffer_into_huge_pages_and_keeps_its_bytes() -> None:
+    if not _kernel_collapses():
+        pytest.skip("this machine does not collapse memory into transparent huge pages on request")
     size = 32 * MIB
     buf = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)  # fresh memory nobody advised
     pattern = bytes(range(256)) * (size // 256)

@@ -34,7 +34,7 @@ MIN_RESIDENT = 0.9  # share of a 2 MiB range that must be resident
 _libc: Any = None
 
 
-def _c() -> Any:
+def libc_calls() -> Any:
     """libc with `madvise` and `mincore` declared, or None."""
     global _libc
     if _libc is None:
@@ -83,7 +83,7 @@ def resident_runs(start: int, resident: np.ndarray, min_resident: float = MIN_RE
 def collapse_large_mappings(min_bytes: int = MIN_BYTES) -> int:
     """Put the resident parts of this process's large anonymous mappings into huge pages now; the bytes asked for
     (0 where nothing can be done). Takes about a second per 1.5 GiB."""
-    libc = _c()
+    libc = libc_calls()
     if libc is None:
         return 0
     asked = 0
