@@ -82,7 +82,8 @@ def resident_runs(start: int, resident: np.ndarray, min_resident: float = MIN_RE
 
 def collapse_large_mappings(min_bytes: int = MIN_BYTES) -> int:
     """Put the resident parts of this process's large anonymous mappings into huge pages now; the bytes asked for
-    (0 where nothing can be done). Takes about a second per 1.5 GiB."""
+    (0 where nothing can be done). Ranges already in huge pages cost little; the rest a few seconds per GiB (the
+    1M pool's load took about 4 s longer in `benchmarks/bench_hugepages.py`)."""
     libc = libc_calls()
     if libc is None:
         return 0
