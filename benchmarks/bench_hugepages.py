@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_match import DEFAULT_DATA, load_texts, synthetic_pool, write_posts  # noqa: E402
+from bench_match import DEFAULT_DATA, _usage, load_texts, synthetic_pool, write_posts  # noqa: E402
 
 
 def build(pool: Path, size: int, data: Path) -> None:
@@ -43,11 +42,6 @@ def build(pool: Path, size: int, data: Path) -> None:
     m.upsert(docs, vectors=vecs)
     m.save(pool)
     print(f"built and saved {size:,} debunks in {time.perf_counter() - t:.0f} s", flush=True)
-
-
-def _usage() -> tuple[float, float, int]:
-    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return a.ru_utime + b.ru_utime, a.ru_stime + b.ru_stime, a.ru_minflt + b.ru_minflt
 
 
 def _huge_mib() -> float:
@@ -81,15 +75,15 @@ def one(pool: Path, rounds: int, n_posts: int, data: Path) -> dict[str, object]:
             vecs = emb.embed([embedding_text(p) for p in posts])
             raw = len(posts) / (time.perf_counter() - t)
             clear_text_caches()
-            u0, s0, f0 = _usage()
+            f0, u0, s0 = _usage()
             t = time.perf_counter()
             scan_file(m, pf, Path(tmp) / f"out{k}.jsonl", workers=2)
             scan = len(posts) / (time.perf_counter() - t)
-            u1, s1, f1 = _usage()
+            f1, u1, s1 = _usage()
             clear_text_caches()
             for i in range(0, len(posts), 128):
                 m.match_many(posts[i : i + 128], top_k=3, vectors=vecs[i : i + 128])
-            u2, _, _ = _usage()
+            _, u2, _ = _usage()
             out["rounds"].append({  # type: ignore[attr-defined]
                 "ratio": scan / raw, "user_ms": 1000 * (u1 - u0) / len(posts), "sys_ms": 1000 * (s1 - s0) / len(posts),
                 "faults": (f1 - f0) / len(posts), "match_ms": 1000 * (u2 - u1) / len(posts)})
