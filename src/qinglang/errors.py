@@ -18,6 +18,10 @@ class QinglangError(Exception):
         self.message = message
         self.field = field
 
+    def line(self) -> str:
+        """The message with the field it concerns: what a CLI prints."""
+        return f"{self.message} ({self.field})" if self.field else self.message
+
 
 class Invalid(QinglangError):
     """Input that breaks a rule: wrong value, unknown code, malformed file."""

@@ -82,6 +82,22 @@ def test_errors_are_one_line(files: dict[str, Path], tmp_path: Path) -> None:
     assert res.exit_code == 1 and "error: file not found" in res.stderr
 
 
+def test_a_bad_setting_is_one_line_naming_its_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qinglang.settings import get_settings
+
+    monkeypatch.setenv("QINGLANG_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("QINGLANG_HUGE_PAGES", "maybe")
+    get_settings.cache_clear()
+    try:
+        res = runner.invoke(app, ["match", "5G masts spread covid"])  # the store's matcher reads the settings
+    finally:
+        get_settings.cache_clear()
+    assert res.exit_code == 1
+    assert res.stderr.strip().splitlines() == ["error: bad value 'maybe': Input should be a valid boolean, unable to "
+                                               "interpret input (QINGLANG_HUGE_PAGES)"]
+    assert list(tmp_path.iterdir()) == []  # nothing created or written
+
+
 def test_two_worker_processes_give_the_same_hits(files: dict[str, Path]) -> None:
     outs = []
     for workers in ("1", "2"):

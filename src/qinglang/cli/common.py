@@ -35,8 +35,7 @@ def cli_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except QinglangError as exc:
-            where = f" ({exc.field})" if exc.field else ""
-            raise fail(f"{exc.message}{where}") from None
+            raise fail(exc.line()) from None
         except (OSError, ValueError) as exc:
             raise fail(str(exc)) from None
 

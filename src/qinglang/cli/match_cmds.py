@@ -37,7 +37,7 @@ def _guard(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except QinglangError as e:
-        _fail(e.message)
+        _fail(e.line())
     except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
         _fail(f"{e.strerror}: {e.filename}")
     raise AssertionError("unreachable")
