@@ -137,10 +137,10 @@ def pool_quality(m: object, data: Path) -> dict[str, list[float]]:
     queries = [x for x in load_queries(data / "CT2022-Task2A-EN-Dev-Test_Queries.tsv") if x[0] in qrels]
     out = {}
     for name, head in (("heads", lexical.HEAD_POSTINGS), ("all", 0)):
-        m.set_lexical_head(head)
+        m.set_lexical_head(head)  # type: ignore[attr-defined]
         met = metrics(rank_queries(m, queries, dates=False), qrels)
         out[name] = [met["map@5"], met["recall@10"]]
-    m.set_lexical_head(lexical.HEAD_POSTINGS)
+    m.set_lexical_head(lexical.HEAD_POSTINGS)  # type: ignore[attr-defined]
     return out
 
 
@@ -311,7 +311,8 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--posts", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=3,
-                    help="alternated rounds of raw model and scan measurements per size (medians are printed)")
+                    help="alternated rounds of raw model and scan measurements per size, after a first round given "
+                         "apart (medians are printed)")
     ap.add_argument("--workers-only", type=int, default=0, metavar="COPIES",
                     help="only compare scan --workers 1 and 2 on COPIES copies of the real tweets")
     ap.add_argument("--one", type=int, default=0, help=argparse.SUPPRESS)
