@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from qinglang.jobs.worker import drain
 from qinglang.match import store_source
 from qinglang.match.store_source import ClaimIndexHolder
 from qinglang.store.db import Database
-from qinglang.store.models import Organisation
+from qinglang.store.models import Job, Organisation
 
 
 def _publish(db: Database, claim: str, lang: str = "en") -> int:
@@ -97,3 +98,57 @@ def test_an_index_left_by_another_database_is_not_loaded(db: Database, tmp_path:
         assert len(ClaimIndexHolder(db, shared).get()) == 1
     finally:
         other.dispose()
+
+
+def test_other_processes_catch_up_debunk_by_debunk(any_db: Database, tmp_path: Path, monkeypatch: Any) -> None:
+    """A change reaches a process that holds the index by the changed debunks alone: its matcher is updated in
+    place, never loaded again from the saved files (half a minute at 1M debunks)."""
+    monkeypatch.setattr(store_source, "CHECK_EVERY", 0.0)
+    first = _publish(any_db, "Drinking bleach cures COVID-19")
+    worker_side = store_source.holder(any_db, tmp_path / "index")
+    other = ClaimIndexHolder(any_db, tmp_path / "index")
+    held = other.get()
+
+    def no_reload(current: int) -> None:
+        raise AssertionError("the whole index was loaded again")
+
+    monkeypatch.setattr(other, "_refresh", no_reload)
+    second = _publish(any_db, "5G masts spread the coronavirus")
+    drain(any_db)
+    assert other.get() is held and other.version == worker_side.version >= 1
+    assert [h.id for h in held.match("5G towers are spreading the virus", top_k=1)] == [str(second)]
+    with any_db.write() as s:
+        exp = Principal.of(accounts.user_by_name(s, "exp"), via="cli")
+        registry.withdraw(s, exp, second, note="duplicate of another debunk")
+    drain(any_db)
+    assert other.get() is held and str(second) not in held and str(first) in held
+
+
+def test_a_new_process_loads_the_saved_index_and_catches_up(any_db: Database, tmp_path: Path, monkeypatch: Any) -> None:
+    """Saves are spaced out (one at 1M debunks takes over a minute): a change shortly after a save is saved by a
+    later job, and a process starting meanwhile loads the older save and applies what changed since."""
+    import json
+
+    monkeypatch.setattr(store_source, "CHECK_EVERY", 0.0)
+    _publish(any_db, "Drinking bleach cures COVID-19")
+    store_source.holder(any_db, tmp_path / "index")
+    drain(any_db)  # the first change is saved at once
+    checkpoint = tmp_path / "index" / "current" / "checkpoint.json"
+    saved = json.loads(checkpoint.read_text())["version"]
+    second = _publish(any_db, "5G masts spread the coronavirus")
+    drain(any_db)
+    with any_db.read() as s:
+        current = store_source._db_version(s)
+        later = s.execute(select(Job).where(Job.kind == store_source.SAVE_JOB, Job.status == "queued")).scalars().all()
+    assert current == saved + 1 and json.loads(checkpoint.read_text())["version"] == saved
+    assert len(later) == 1 and later[0].run_after.replace(tzinfo=UTC) > datetime.now(UTC)
+    fresh = ClaimIndexHolder(any_db, tmp_path / "index")
+
+    def no_rebuild(version: int | None = None) -> None:
+        raise AssertionError("rebuilt from the store")
+
+    monkeypatch.setattr(fresh, "rebuild", no_rebuild)
+    assert [h.id for h in fresh.get().match("5G towers are spreading the virus", top_k=1)] == [str(second)]
+    assert fresh.version == current
+    store_source.save_claim_index_job(any_db, [{}])  # the queued save, run early
+    assert json.loads(checkpoint.read_text())["version"] == current

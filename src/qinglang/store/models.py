@@ -156,6 +156,9 @@ class Debunk(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The claim index checkpoint (`match.store_source`) whose change last touched this debunk: a process whose
+    # index is at checkpoint v brings it up to date with the debunks above v, not by loading the whole index.
+    index_version: Mapped[int | None] = mapped_column(Integer, index=True)
 
     org: Mapped[Organisation] = relationship()
     versions: Mapped[list[DebunkVersion]] = relationship(
