@@ -172,3 +172,41 @@ def test_the_rows_rescored_are_the_best_head_sums_ties_to_the_lower_rows(monkeyp
         kth = sums[touched[order[19]]]
         straddled += int((sums[touched] == kth).sum() > (sums[want] == kth).sum())  # a tie cut in two
     assert straddled
+
+
+def _delta_reference(idx: LexicalIndex, q: list[str]) -> dict[int, float]:
+    """BM25 of every delta row as the index scored its delta before it kept postings: a pass over all its rows."""
+    from qinglang.match.lexical import K1, B, _idf
+
+    main, delta = idx._main, idx._delta
+    n = main.n + len(delta)
+    avgdl = (float(main.lengths.sum()) + sum(sum(tf.values()) for tf in delta.values())) / max(n, 1)
+    idf = {t: _idf(main.df.get(t, 0) + idx._delta_df.get(t, 0), n) for t in set(q)}
+    out = {}
+    for key, tf in delta.items():
+        dl, s = sum(tf.values()), 0.0
+        for t in q:
+            f = tf.get(t, 0)
+            if f:
+                s += idf[t] * f * (K1 + 1) / (f + K1 * (1 - B + B * dl / avgdl))
+        out[key] = s
+    return out
+
+
+def test_the_delta_scores_the_rows_sharing_a_term_exactly_through_adds_and_removes() -> None:
+    docs = _corpus()
+    idx = LexicalIndex(range(len(docs)), docs)
+    more = _corpus(60)
+    idx.add(range(9000, 9060), more)
+    idx.remove([9003, 9010, 12])
+    idx.add([9010, 9100], [["w1", "w1", "w2"], ["fresh", "w7"]])  # a removed key back, and a new one
+    d = idx._d
+    assert set(d.lens) == set(d.tf) and d.total == sum(d.lens.values())
+    assert {t: set(ks) for t, ks in d.post.items()} == {
+        t: {k for k, tf in d.tf.items() if t in tf} for t in {t for tf in d.tf.values() for t in tf}}
+    for q in (["w1", "w7"], ["w3", "w3", "w250"], ["fresh"], ["absent"], ["w1", "fresh", "w1"]):
+        want = _delta_reference(idx, q)
+        got = idx.scores(q).delta
+        assert got == {k: s for k, s in want.items() if s > 0}, q  # the same floats; rows sharing no term left out
+        keys = sorted(want)
+        np.testing.assert_array_equal(idx.scores(q).lookup(keys), np.asarray([want[k] for k in keys], np.float32))

@@ -152,3 +152,39 @@ def test_a_new_process_loads_the_saved_index_and_catches_up(any_db: Database, tm
     assert fresh.version == current
     store_source.save_claim_index_job(any_db, [{}])  # the queued save, run early
     assert json.loads(checkpoint.read_text())["version"] == current
+
+
+def test_a_growing_delta_is_compacted_in_the_background_and_requests_do_not_wait_for_it(
+        db: Database, tmp_path: Path, monkeypatch: Any) -> None:
+    import threading
+
+    monkeypatch.setattr(store_source, "CHECK_EVERY", 0.0)
+    monkeypatch.setattr(store_source, "DELTA_COMPACT", 1)
+    _publish(db, "Drinking bleach cures COVID-19")
+    store_source.holder(db, tmp_path / "index")
+    drain(db)
+    other = ClaimIndexHolder(db, tmp_path / "index")
+    held = other.get()
+    compactions = []
+    compact = held.compact
+    monkeypatch.setattr(held, "compact", lambda: (compactions.append(held.delta_rows), compact()))
+    second = _publish(db, "5G masts spread the coronavirus")
+    third = _publish(db, "Eating raw garlic every hour makes you immune to the flu")
+    drain(db)
+    assert other.get() is held  # caught up; the compaction starts behind the request
+    assert other._compacting is not None
+    other._compacting.join(timeout=60)
+    assert len(compactions) == 1 and compactions[0] > 1
+    assert held.delta_rows == 0 and str(second) in held and str(third) in held
+    assert held.match("garlic every hour prevents flu", top_k=1)[0].id == str(third)
+
+    release = threading.Event()
+    other._compacting = threading.Thread(target=release.wait, daemon=True)  # a compaction still running
+    other._compacting.start()
+    before = other.version
+    fourth = _publish(db, "Bananas imported this month carry a flesh-eating virus")
+    drain(db)
+    assert other.get() is held and other.version == before and str(fourth) not in held  # served as it is
+    release.set()
+    other._compacting.join(timeout=5)
+    assert str(fourth) in other.get() and other.version > before

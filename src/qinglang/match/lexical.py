@@ -231,6 +231,13 @@ class _Main:
             self.df = {tok: int(counts[i]) for tok, i in self.bm25.vocab_dict.items() if tok}
             self.prepare()
 
+    def total_length(self) -> float:
+        """The rows' summed length, which the delta's BM25 takes per query (summed once: a segment never changes)."""
+        total = self.__dict__.get("_total_length")
+        if total is None:
+            total = self._total_length = float(self.lengths.sum())
+        return total
+
     def prepare(self) -> None:
         """Build the heads, and the row-major scores when a term is cut, now rather than on the first query (which
         would pay seconds at 1M rows, in each forked worker that had not inherited them)."""
@@ -413,6 +420,56 @@ class _Main:
         return acc
 
 
+@dataclass(frozen=True)
+class _Delta:
+    """The delta segment: each row's term counts and length, each term's rows, their document frequencies and the
+    total length. Replaced whole by every change, so that a query reads one consistent state without a lock; the
+    postings let a query score only the rows that share a term with it, where it scored every row of the delta (a
+    process that catches up debunk by debunk, `store_source`, keeps a delta between compactions)."""
+
+    tf: dict[int, Counter[str]]
+    df: Counter[str]
+    post: dict[str, frozenset[int]]
+    lens: dict[int, int]
+    total: int
+
+    def changed(self, drop: Sequence[int] = (), keys: Sequence[int] = (),
+                token_lists: Sequence[list[str]] = ()) -> _Delta:
+        """A new state without the rows ``drop``, then with ``keys`` holding ``token_lists``."""
+        tf_all, df, post, lens = dict(self.tf), Counter(self.df), dict(self.post), dict(self.lens)
+        total = self.total
+
+        def take_out(k: int) -> None:
+            nonlocal total
+            old = tf_all.pop(k, None)
+            if old is None:
+                return
+            df.subtract(old.keys())
+            for t in old:
+                rest = post[t] - {k}
+                if rest:
+                    post[t] = rest
+                else:
+                    del post[t]
+            total -= lens.pop(k)
+
+        for k in drop:
+            take_out(k)
+        for key, toks in zip(keys, token_lists, strict=True):
+            take_out(key)  # a key given twice: the last wins
+            tf = Counter(toks)
+            tf_all[key] = tf
+            df.update(tf.keys())
+            for t in tf:
+                post[t] = post.get(t, frozenset()) | {key}
+            lens[key] = n = sum(tf.values())
+            total += n
+        return _Delta(tf_all, +df, post, lens, total)
+
+
+_NO_DELTA = _Delta({}, Counter(), {}, {}, 0)
+
+
 class LexicalIndex:
     """BM25 over rows keyed by integers, with incremental add/remove."""
 
@@ -420,10 +477,17 @@ class LexicalIndex:
         self._main = _Main(np.asarray(list(keys), dtype=np.int64), list(token_lists))
         self._alive = np.ones(self._main.n, dtype=bool)
         self._dead = 0
-        self._delta: dict[int, Counter[str]] = {}
-        self._delta_df: Counter[str] = Counter()
+        self._d = _NO_DELTA
         self._idf_cache: dict[object, float] = {}
         self.version = 0  # changes whenever document frequencies (and so idf values) may have changed
+
+    @property
+    def _delta(self) -> dict[int, Counter[str]]:
+        return self._d.tf
+
+    @property
+    def _delta_df(self) -> Counter[str]:
+        return self._d.df
 
     def __len__(self) -> int:
         return self._main.n - self._dead + len(self._delta)
@@ -434,26 +498,14 @@ class LexicalIndex:
 
     def add(self, keys: Sequence[int], token_lists: Sequence[list[str]]) -> None:
         self.remove(keys)
-        delta = dict(self._delta)
-        df = Counter(self._delta_df)
-        for key, toks in zip(keys, token_lists, strict=True):
-            tf = Counter(toks)
-            delta[int(key)] = tf
-            df.update(tf.keys())
-        self._delta_df, self._delta = df, delta
+        self._d = self._d.changed(keys=[int(k) for k in keys], token_lists=token_lists)
         self._idf_cache = {}
         self.version += 1
 
     def remove(self, keys: Sequence[int]) -> None:
         keys = [int(k) for k in keys]
         if any(k in self._delta for k in keys):
-            delta = dict(self._delta)
-            df = Counter(self._delta_df)
-            for k in keys:
-                tf = delta.pop(k, None)
-                if tf is not None:
-                    df.subtract(tf.keys())
-            self._delta_df, self._delta = +df, delta
+            self._d = self._d.changed(drop=keys)
             self._idf_cache = {}
             self.version += 1
         mk = self._main.keys
@@ -479,19 +531,19 @@ class LexicalIndex:
                 ordered: bool = True) -> LexScores:
         """The main segment's scores less the removed rows, with the delta segment's (``ordered``: ``pos``
         ascending; ``cut``: the query's term ids when its list came through the heads, see `_Main`)."""
-        main, alive, delta = self._main, self._alive, self._delta
+        main, alive, d = self._main, self._alive, self._d
         if len(pos) and self._dead:
             live = alive[pos]
             pos, ms = pos[live], ms[live]
         ds: dict[int, float] = {}
-        if delta and q:
-            n = main.n + len(delta)
-            dl_total = float(main.lengths.sum()) + sum(sum(tf.values()) for tf in delta.values())
-            avgdl = dl_total / max(n, 1)
+        if d.tf and q:
+            n = main.n + len(d.tf)
+            avgdl = (main.total_length() + d.total) / max(n, 1)
             qset = set(q)
-            idf = {t: _idf(main.df.get(t, 0) + self._delta_df.get(t, 0), n) for t in qset}
-            for key, tf in delta.items():
-                dl = sum(tf.values())
+            idf = {t: _idf(main.df.get(t, 0) + d.df.get(t, 0), n) for t in qset}
+            # Only the rows sharing a term score above 0 (a row absent from `ds` scores 0).
+            for key in set().union(*(d.post[t] for t in qset if t in d.post)):
+                tf, dl = d.tf[key], d.lens[key]
                 s = 0.0
                 for t in q:
                     f = tf.get(t, 0)

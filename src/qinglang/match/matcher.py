@@ -231,6 +231,12 @@ class Matcher:
     def __len__(self) -> int:
         return len(self._docs)
 
+    @property
+    def delta_rows(self) -> int:
+        """Rows added or removed since the lexical index was last compacted (each query scores the added ones that
+        share a term with it one by one; `compact` folds them in)."""
+        return self._lex.delta_size
+
     def __contains__(self, doc_id: object) -> bool:
         return doc_id in self._docs
 

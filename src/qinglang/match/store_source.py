@@ -49,6 +49,9 @@ SAVE_JOB = "save_claim_index"
 # embedding one in a hundred of them.
 CATCH_UP_SHARE = 0.01
 CATCH_UP_MIN = 50
+# Rows a caught-up matcher may hold outside its compacted lexical index before a background thread compacts it:
+# every query scores the delta's rows that share a term with it, one by one in Python.
+DELTA_COMPACT = 1000
 
 
 def claim_doc(d: Debunk) -> ClaimDoc:
@@ -107,6 +110,7 @@ class ClaimIndexHolder:
         self._checked = 0.0
         self._saved_at = 0.0  # monotonic time of this process's last save
         self._saved_version = -1  # and the checkpoint it saved
+        self._compacting: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def get(self) -> Matcher:
@@ -117,16 +121,24 @@ class ClaimIndexHolder:
             self._checked = time.monotonic()
             with self.db.read() as s:
                 current = _db_version(s)
-            self._sync(current)
+            self._sync(current, wait=False)
             assert self.matcher is not None
             return self.matcher
 
-    def _sync(self, current: int) -> None:
-        """Bring this process's matcher to checkpoint ``current`` (caller holds the lock)."""
+    def _sync(self, current: int, *, wait: bool = True) -> None:
+        """Bring this process's matcher to checkpoint ``current`` (caller holds the lock). ``wait=False`` (a
+        request): while the matcher's compaction runs, it is served as it is, a little behind, rather than made to
+        wait for the compaction to let an update in."""
         if self.matcher is None or current < self.version:  # none yet, or the database went back (a restore)
             self._refresh(current)
         elif current != self.version:
+            if not wait and self._compacting is not None and self._compacting.is_alive():
+                return
             self._catch_up(current)
+            if self.matcher is not None and self.matcher.delta_rows > DELTA_COMPACT and not (
+                    self._compacting is not None and self._compacting.is_alive()):
+                self._compacting = threading.Thread(target=self.matcher.compact, name="qinglang-compact", daemon=True)
+                self._compacting.start()
 
     def _behind(self, version: int) -> int:
         with self.db.read() as s:

@@ -1,0 +1,116 @@
+"""How a published debunk reaches the claim index of every process: catching up debunk by debunk against loading
+the saved index again (what every other process did before session 21).
+
+Usage: python benchmarks/bench_index_sync.py [--debunks 20000] [--changes 5]
+                                             [--data ../shared/data/claim-matching/ct2022-2a-en]
+A fresh SQLite store (temporary) gets --debunks published debunks: bench_match's synthetic claims (the real CT2022
+claims, then recombinations), created through the registry. One holder (the worker's side) builds the index from the
+store and saves it; a second holder (another server process) loads it. Then --changes times: one more debunk is
+published and its `index_debunk` job applied by the worker's holder (the checkpoint bump, the marks and its own
+catch-up; the save is left to a later job when the last one is under `SAVE_EVERY` old), and the other process's next
+`get()` catches up. Printed per change: the worker's apply, the other process's catch-up, and, for comparison, a
+full load of the saved index (the old way) and a save. Nothing is written into the repo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_match import DEFAULT_DATA, load_texts, synthetic_pool  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--debunks", type=int, default=20_000)
+    ap.add_argument("--changes", type=int, default=5)
+    args = ap.parse_args()
+    if args.debunks < 1 or args.changes < 1:
+        ap.error("--debunks and --changes must be positive")
+
+    import numpy as np
+    from sqlalchemy import delete, select
+
+    from qinglang import accounts
+    from qinglang.auth.policy import Principal
+    from qinglang.debunks import registry
+    from qinglang.match import Matcher, store_source
+    from qinglang.match.store_source import ClaimIndexHolder
+    from qinglang.store.db import Database
+    from qinglang.store.migrate import upgrade
+    from qinglang.store.models import Job
+
+    claims, _ = load_texts(args.data)
+    docs, _ = synthetic_pool(claims, np.zeros((len(claims), 1), dtype=np.float32), args.debunks + args.changes)
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'q.db'}"
+        upgrade(url)
+        db = Database(url)
+        index_dir = Path(tmp) / "index"
+        with db.write() as s:
+            accounts.create_org(s, actor="bench", key="fc", kind="fact_checker", name_zh="核查", name_en="FC")
+            accounts.create_user(s, actor="bench", username="exp", role="expert", org="fc", password=None)
+        t = time.perf_counter()
+        for k in range(0, args.debunks, 1000):
+            with db.write() as s:
+                exp = Principal.of(accounts.user_by_name(s, "exp"), via="cli")
+                org = accounts.org_by_key(s, "fc").id
+                for d in docs[k : min(k + 1000, args.debunks)]:
+                    registry.create(s, exp, registry.DebunkInput(claim=d.claim, verdict="false", summary="not true",
+                                                                 explanation="", lang="en"),
+                                    org_id=org, status="published")
+                s.execute(delete(Job))  # the initial build below indexes them all
+        print(f"{args.debunks:,} debunks created in {time.perf_counter() - t:.0f} s", flush=True)
+        worker = ClaimIndexHolder(db, index_dir)
+        t = time.perf_counter()
+        worker.get()  # no saved index: built from the store and saved
+        print(f"index built and saved in {time.perf_counter() - t:.0f} s", flush=True)
+        other = ClaimIndexHolder(db, index_dir)
+        t = time.perf_counter()
+        other.get()
+        print(f"another process loads it in {time.perf_counter() - t:.1f} s", flush=True)
+        store_source.CHECK_EVERY = 0.0
+        apply_ms, catch_ms, load_s, save_s = [], [], [], []
+        for i in range(args.changes):
+            d = docs[args.debunks + i]
+            with db.write() as s:
+                exp = Principal.of(accounts.user_by_name(s, "exp"), via="cli")
+                new = registry.create(s, exp, registry.DebunkInput(claim=d.claim, verdict="false", summary="not true",
+                                                                   explanation="", lang="en"),
+                                      org_id=accounts.org_by_key(s, "fc").id, status="published")
+                s.execute(delete(Job).where(Job.kind == "index_debunk"))
+                new_id = new.id
+            t = time.perf_counter()
+            worker.apply([new_id])
+            apply_ms.append(1000 * (time.perf_counter() - t))
+            t = time.perf_counter()
+            m = other.get()
+            catch_ms.append(1000 * (time.perf_counter() - t))
+            assert str(new_id) in m, "the other process did not see the new debunk"
+            t = time.perf_counter()
+            worker.save_if_behind()
+            save_s.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            Matcher.load(index_dir / "current")
+            load_s.append(time.perf_counter() - t)
+        with db.read() as s:
+            queued = s.execute(select(Job.kind).where(Job.kind == store_source.SAVE_JOB)).scalars().all()
+        db.dispose()
+
+    med = statistics.median
+    print("\n| debunks | worker: apply one change, ms | another process: catch up, ms | the old way: load the saved "
+          "index, s | save the index, s |")
+    print("|---:|---:|---:|---:|---:|")
+    print(f"| {args.debunks:,} | {med(apply_ms):.0f} (max {max(apply_ms):.0f}) | {med(catch_ms):.0f} "
+          f"(max {max(catch_ms):.0f}) | {med(load_s):.1f} | {med(save_s):.1f} |")
+    print(f"medians of {args.changes} changes; save jobs queued by the applies: {len(queued)}")
+
+
+if __name__ == "__main__":
+    main()
