@@ -224,13 +224,14 @@ class ClaimIndexHolder:
             self._save_soon()
 
     def save_if_behind(self) -> None:
-        """Save this process's matcher if the saved index is at an older checkpoint (the `save_claim_index` job)."""
+        """Save this process's matcher if the saved index is at an older checkpoint (the `save_claim_index` job; a
+        newer one, saved by another worker meanwhile, is left as it is)."""
         with self._lock:
             with self.db.read() as s:
                 current = _db_version(s)
             self._sync(current)
             assert self.matcher is not None
-            if self._saved_checkpoint()[0] != self.version:
+            if self._saved_checkpoint()[0] < self.version:
                 self._save(self.matcher, self.version)
 
     def _save_soon(self) -> None:
