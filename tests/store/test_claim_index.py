@@ -188,3 +188,22 @@ def test_a_growing_delta_is_compacted_in_the_background_and_requests_do_not_wait
     release.set()
     other._compacting.join(timeout=5)
     assert str(fourth) in other.get() and other.version > before
+
+
+def test_far_behind_a_process_loads_a_fresher_save_and_otherwise_catches_up_in_place(
+        db: Database, tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setattr(store_source, "CHECK_EVERY", 0.0)
+    monkeypatch.setattr(store_source, "CATCH_UP_MIN", 0)  # every change counts as far behind
+    _publish(db, "Drinking bleach cures COVID-19")
+    store_source.holder(db, tmp_path / "index")
+    drain(db)
+    other = ClaimIndexHolder(db, tmp_path / "index")
+    held = other.get()
+    second = _publish(db, "5G masts spread the coronavirus")
+    drain(db)  # saved later by a job: the save is no fresher than `other`
+    assert other.get() is held and str(second) in held
+    third = _publish(db, "Eating raw garlic every hour makes you immune to the flu")
+    drain(db)
+    store_source.save_claim_index_job(db, [{}])  # now the save is at the newest checkpoint
+    fresh = other.get()
+    assert fresh is not held and str(third) in fresh and str(second) in fresh

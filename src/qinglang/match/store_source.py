@@ -147,13 +147,16 @@ class ClaimIndexHolder:
 
     def _catch_up(self, current: int, *, limit: bool = True) -> None:
         """Upsert or remove the debunks changed since this matcher's checkpoint (marked above it), read from the
-        store as the jobs left them. Too far behind (``limit``): load the saved index instead, which catches up
-        from its own checkpoint."""
+        store as the jobs left them. Far behind (``limit``), while the saved index is not: load that instead, and
+        catch up from its checkpoint (each debunk caught up is embedded again; a load re-embeds nothing)."""
         m = self.matcher
         assert m is not None
-        if limit and self._behind(self.version) > max(CATCH_UP_MIN, int(len(m) * CATCH_UP_SHARE)):
-            self._refresh(current)
-            return
+        bound = max(CATCH_UP_MIN, int(len(m) * CATCH_UP_SHARE))
+        if limit and self._behind(self.version) > bound:
+            saved = self._usable_save(current)
+            if saved is not None and saved > self.version and self._behind(saved) <= bound:
+                self._refresh(current)
+                return
         with self.db.read() as s:
             marks = {int(i): v for i, v in s.execute(select(Debunk.id, Debunk.index_version)
                                                      .where(Debunk.index_version > self.version))}
@@ -168,19 +171,23 @@ class ClaimIndexHolder:
         self.version = max([current, *(int(v) for v in marks.values() if v is not None)])
         log.info("claim_index_caught_up", version=self.version, changed=len(marks), docs=len(m))
 
-    def _refresh(self, current: int) -> None:
+    def _usable_save(self, current: int) -> int | None:
+        """The saved index's checkpoint if it may be loaded and caught up to ``current``: this database's, and not
+        ahead of it (a restored database)."""
         saved, saved_db = self._saved_checkpoint()
         with self.db.read() as s:
             this_db = _db_identity(s)
         # An index saved before checkpoints named their database is trusted as before, except at version 0 (nothing
         # was ever applied to it, so rebuilding costs what building it did, and test runs left such empty ones).
         usable = 0 <= saved <= current and (saved_db == this_db if saved_db is not None else saved > 0)
-        if usable and saved < current:
-            # Catching up re-embeds every debunk changed since the save: beyond the share, building is no dearer.
-            with self.db.read() as s:
-                total = int(s.execute(select(func.count()).select_from(Debunk)).scalar_one())
-            usable = self._behind(saved) <= max(CATCH_UP_MIN, int(total * CATCH_UP_SHARE))
-        if usable:
+        return saved if usable else None
+
+    def _refresh(self, current: int) -> None:
+        """Load the saved index and catch it up (it re-embeds only the debunks changed since the save: the
+        migration that added the marks marked every debunk, so a save from before it catches up in full), or build
+        one from the store when there is no usable save."""
+        saved = self._usable_save(current)
+        if saved is not None:
             try:
                 m = Matcher.load(self.index_dir / "current")
                 if not m.dates_saved:  # saved before debunks carried dates: take them from the store, once
