@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_match import DEFAULT_DATA, load_texts, synthetic_pool  # noqa: E402
@@ -56,15 +57,16 @@ def main() -> None:
         with db.write() as s:
             accounts.create_org(s, actor="bench", key="fc", kind="fact_checker", name_zh="核查", name_en="FC")
             accounts.create_user(s, actor="bench", username="exp", role="expert", org="fc", password=None)
+        def publish(s: Any, claim: str) -> int:
+            exp = Principal.of(accounts.user_by_name(s, "exp"), via="cli")
+            data = registry.DebunkInput(claim=claim, verdict="false", summary="not true", explanation="", lang="en")
+            return registry.create(s, exp, data, org_id=accounts.org_by_key(s, "fc").id, status="published").id
+
         t = time.perf_counter()
         for k in range(0, args.debunks, 1000):
             with db.write() as s:
-                exp = Principal.of(accounts.user_by_name(s, "exp"), via="cli")
-                org = accounts.org_by_key(s, "fc").id
                 for d in docs[k : min(k + 1000, args.debunks)]:
-                    registry.create(s, exp, registry.DebunkInput(claim=d.claim, verdict="false", summary="not true",
-                                                                 explanation="", lang="en"),
-                                    org_id=org, status="published")
+                    publish(s, d.claim)
                 s.execute(delete(Job))  # the initial build below indexes them all
         print(f"{args.debunks:,} debunks created in {time.perf_counter() - t:.0f} s", flush=True)
         worker = ClaimIndexHolder(db, index_dir)
@@ -78,14 +80,9 @@ def main() -> None:
         store_source.CHECK_EVERY = 0.0
         apply_ms, catch_ms, load_s, save_s = [], [], [], []
         for i in range(args.changes):
-            d = docs[args.debunks + i]
             with db.write() as s:
-                exp = Principal.of(accounts.user_by_name(s, "exp"), via="cli")
-                new = registry.create(s, exp, registry.DebunkInput(claim=d.claim, verdict="false", summary="not true",
-                                                                   explanation="", lang="en"),
-                                      org_id=accounts.org_by_key(s, "fc").id, status="published")
+                new_id = publish(s, docs[args.debunks + i].claim)
                 s.execute(delete(Job).where(Job.kind == "index_debunk"))
-                new_id = new.id
             t = time.perf_counter()
             worker.apply([new_id])
             apply_ms.append(1000 * (time.perf_counter() - t))

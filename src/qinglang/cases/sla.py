@@ -12,15 +12,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import structlog
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from qinglang import audit
 from qinglang.cases import webhooks
-from qinglang.jobs.queue import enqueue
+from qinglang.jobs.queue import enqueue_once
 from qinglang.jobs.worker import handler
 from qinglang.store.db import Database
-from qinglang.store.models import Case, Job, Organisation
+from qinglang.store.models import Case, Organisation
 from qinglang.taxonomy import CATEGORY_BY_CODE, OPEN_CASE_STATES
 
 log = structlog.get_logger("qinglang.sla")
@@ -107,12 +107,7 @@ def _lock_schedule(session: Session) -> None:
 def _schedule(session: Session, *, run_after: datetime, include_running: bool) -> bool:
     _lock_schedule(session)
     states = ("queued", "running") if include_running else ("queued",)
-    pending = session.execute(select(func.count()).select_from(Job)
-                              .where(Job.kind == JOB_KIND, Job.status.in_(states))).scalar_one()
-    if pending:
-        return False
-    enqueue(session, JOB_KIND, {}, run_after=run_after)
-    return True
+    return enqueue_once(session, JOB_KIND, {}, run_after=run_after, states=states)
 
 
 def ensure_scheduled(db: Database) -> bool:

@@ -29,6 +29,19 @@ def enqueue(session: Session, kind: str, payload: dict[str, Any] | None = None, 
     return job
 
 
+def enqueue_once(session: Session, kind: str, payload: dict[str, Any] | None = None, *,
+                 run_after: datetime | None = None, states: tuple[str, ...] = ("queued",)) -> bool:
+    """`enqueue` unless a job of ``kind`` is already in one of ``states`` (a job that schedules itself, or one run
+    that serves every request made before it); whether it was queued. Callers on PostgreSQL that may race take a
+    lock first."""
+    pending = session.execute(select(func.count()).select_from(Job)
+                              .where(Job.kind == kind, Job.status.in_(states))).scalar_one()
+    if pending:
+        return False
+    enqueue(session, kind, payload, run_after=run_after)
+    return True
+
+
 @dataclass(frozen=True)
 class Claimed:
     """A job taken by `claim`: what a worker needs to run it and report back."""

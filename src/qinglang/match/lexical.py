@@ -15,6 +15,7 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import chain
 from pathlib import Path
 
@@ -231,12 +232,10 @@ class _Main:
             self.df = {tok: int(counts[i]) for tok, i in self.bm25.vocab_dict.items() if tok}
             self.prepare()
 
+    @cached_property
     def total_length(self) -> float:
         """The rows' summed length, which the delta's BM25 takes per query (summed once: a segment never changes)."""
-        total = self.__dict__.get("_total_length")
-        if total is None:
-            total = self._total_length = float(self.lengths.sum())
-        return total
+        return float(self.lengths.sum())
 
     def prepare(self) -> None:
         """Build the heads, and the row-major scores when a term is cut, now rather than on the first query (which
@@ -538,7 +537,7 @@ class LexicalIndex:
         ds: dict[int, float] = {}
         if d.tf and q:
             n = main.n + len(d.tf)
-            avgdl = (main.total_length() + d.total) / max(n, 1)
+            avgdl = (main.total_length + d.total) / max(n, 1)
             qset = set(q)
             idf = {t: _idf(main.df.get(t, 0) + d.df.get(t, 0), n) for t in qset}
             # Only the rows sharing a term score above 0 (a row absent from `ds` scores 0).

@@ -24,18 +24,18 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from qinglang.debunks import registry
-from qinglang.jobs.queue import enqueue
+from qinglang.jobs.queue import enqueue_once
 from qinglang.jobs.worker import handler
 from qinglang.match.matcher import Matcher
 from qinglang.match.types import ClaimDoc, MatchHit
 from qinglang.settings import get_settings
 from qinglang.store.db import Database
-from qinglang.store.models import Debunk, Job, Meta
+from qinglang.store.models import Debunk, Meta
 from qinglang.taxonomy import PUBLIC_DEBUNK_STATES
 
 log = structlog.get_logger("qinglang.match")
@@ -140,26 +140,22 @@ class ClaimIndexHolder:
                 self._compacting = threading.Thread(target=self.matcher.compact, name="qinglang-compact", daemon=True)
                 self._compacting.start()
 
-    def _behind(self, version: int) -> int:
-        with self.db.read() as s:
-            return int(s.execute(select(func.count()).select_from(Debunk)
-                                 .where(Debunk.index_version > version)).scalar_one())
-
     def _catch_up(self, current: int, *, limit: bool = True) -> None:
         """Upsert or remove the debunks changed since this matcher's checkpoint (marked above it), read from the
         store as the jobs left them. Far behind (``limit``), while the saved index is not: load that instead, and
         catch up from its checkpoint (each debunk caught up is embedded again; a load re-embeds nothing)."""
         m = self.matcher
         assert m is not None
+        with self.db.read() as s:
+            marks = {int(i): int(v) for i, v in s.execute(select(Debunk.id, Debunk.index_version)
+                                                          .where(Debunk.index_version > self.version))}
         bound = max(CATCH_UP_MIN, int(len(m) * CATCH_UP_SHARE))
-        if limit and self._behind(self.version) > bound:
+        if limit and len(marks) > bound:
             saved = self._usable_save(current)
-            if saved is not None and saved > self.version and self._behind(saved) <= bound:
+            if saved is not None and saved > self.version and sum(v > saved for v in marks.values()) <= bound:
                 self._refresh(current)
                 return
         with self.db.read() as s:
-            marks = {int(i): v for i, v in s.execute(select(Debunk.id, Debunk.index_version)
-                                                     .where(Debunk.index_version > self.version))}
             public = {d.id: d for d in _published(s, list(marks))} if marks else {}
             docs = [claim_doc(d) for d in public.values()]
         gone = [str(i) for i in marks if i not in public]
@@ -168,7 +164,7 @@ class ClaimIndexHolder:
         if gone:
             m.remove(gone)
         # Marks above `current` were committed with their own checkpoints, which are then committed too.
-        self.version = max([current, *(int(v) for v in marks.values() if v is not None)])
+        self.version = max([current, *marks.values()])
         log.info("claim_index_caught_up", version=self.version, changed=len(marks), docs=len(m))
 
     def _usable_save(self, current: int) -> int | None:
@@ -249,12 +245,9 @@ class ClaimIndexHolder:
         if now - self._saved_at >= SAVE_EVERY:
             self._save(self.matcher, self.version)
             return
+        due = datetime.now(UTC) + timedelta(seconds=SAVE_EVERY - (now - self._saved_at))
         with self.db.write() as s:
-            pending = s.execute(select(func.count()).select_from(Job)
-                                .where(Job.kind == SAVE_JOB, Job.status == "queued")).scalar_one()
-            if not pending:
-                due = datetime.now(UTC) + timedelta(seconds=SAVE_EVERY - (now - self._saved_at))
-                enqueue(s, SAVE_JOB, run_after=due)
+            enqueue_once(s, SAVE_JOB, run_after=due)
 
     def _saved_checkpoint(self) -> tuple[int, str | None]:
         """The saved index's checkpoint version (-1 without a readable one) and the database it was built from."""
