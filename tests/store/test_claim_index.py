@@ -192,6 +192,10 @@ def test_a_growing_delta_is_compacted_in_the_background_and_requests_do_not_wait
 
 def test_far_behind_a_process_loads_a_fresher_save_and_otherwise_catches_up_in_place(
         db: Database, tmp_path: Path, monkeypatch: Any) -> None:
+    """Far behind, the work takes seconds at 1M debunks (a load, or many debunks embedded again): it runs in a
+    background thread, and requests meanwhile get the matcher as it is, even while that thread holds the holder."""
+    import threading
+
     monkeypatch.setattr(store_source, "CHECK_EVERY", 0.0)
     monkeypatch.setattr(store_source, "CATCH_UP_MIN", 0)  # every change counts as far behind
     _publish(db, "Drinking bleach cures COVID-19")
@@ -199,11 +203,29 @@ def test_far_behind_a_process_loads_a_fresher_save_and_otherwise_catches_up_in_p
     drain(db)
     other = ClaimIndexHolder(db, tmp_path / "index")
     held = other.get()
+    before = other.version
     second = _publish(db, "5G masts spread the coronavirus")
     drain(db)  # saved later by a job: the save is no fresher than `other`
-    assert other.get() is held and str(second) in held
+    assert other.get() is held and other.version == before  # served as it is; the catch-up runs behind it
+    assert other._syncing is not None
+    other._syncing.join(timeout=60)
+    assert other.get() is held and str(second) in held and other.version > before  # caught up in place
+
     third = _publish(db, "Eating raw garlic every hour makes you immune to the flu")
     drain(db)
     store_source.save_claim_index_job(db, [{}])  # now the save is at the newest checkpoint
+    gate = threading.Event()
+    load = store_source.Matcher.load
+    monkeypatch.setattr(store_source.Matcher, "load", lambda path, **kw: (gate.wait(30), load(path, **kw))[1])
+    assert other.get() is held and str(third) not in held
+    syncing = other._syncing
+    assert syncing is not None and syncing.is_alive()
+    for _ in range(50):  # the background thread holds the holder while it loads: requests still get an answer
+        if other._lock.locked():
+            break
+        syncing.join(timeout=0.01)
+    assert other._lock.locked() and other.get() is held and other._syncing is syncing
+    gate.set()
+    syncing.join(timeout=60)
     fresh = other.get()
     assert fresh is not held and str(third) in fresh and str(second) in fresh

@@ -111,45 +111,79 @@ class ClaimIndexHolder:
         self._saved_at = 0.0  # monotonic time of this process's last save
         self._saved_version = -1  # and the checkpoint it saved
         self._compacting: threading.Thread | None = None
+        self._syncing: threading.Thread | None = None  # see `_in_background`
         self._lock = threading.Lock()
 
     def get(self) -> Matcher:
-        now = time.monotonic()
-        if self.matcher is not None and now - self._checked < CHECK_EVERY:
-            return self.matcher
-        with self._lock:
+        """This process's matcher, brought up to the newest checkpoint (looked up at most every CHECK_EVERY
+        seconds). A request never waits for long work on it: while another thread holds the holder (a catch-up, a
+        load in the background, the worker applying a change), the matcher is served as it is."""
+        m = self.matcher
+        if m is not None and time.monotonic() - self._checked < CHECK_EVERY:
+            return m
+        if not self._lock.acquire(blocking=m is None):
+            return m  # type: ignore[return-value]  # only None when the acquire blocked
+        try:
             self._checked = time.monotonic()
             with self.db.read() as s:
                 current = _db_version(s)
             self._sync(current, wait=False)
             assert self.matcher is not None
             return self.matcher
+        finally:
+            self._lock.release()
 
     def _sync(self, current: int, *, wait: bool = True) -> None:
         """Bring this process's matcher to checkpoint ``current`` (caller holds the lock). ``wait=False`` (a
-        request): while the matcher's compaction runs, it is served as it is, a little behind, rather than made to
-        wait for the compaction to let an update in."""
-        if self.matcher is None or current < self.version:  # none yet, or the database went back (a restore)
+        request): while the matcher's compaction or a background sync runs, it is served as it is, a little behind,
+        and work that takes seconds (loading the saved index, catching up far behind, a restored database) is
+        handed to a background thread (`_in_background`)."""
+        if self.matcher is None:
             self._refresh(current)
         elif current != self.version:
-            if not wait and self._compacting is not None and self._compacting.is_alive():
+            if not wait and (_alive(self._compacting) or _alive(self._syncing)):
                 return
-            self._catch_up(current)
-            if self.matcher is not None and self.matcher.delta_rows > DELTA_COMPACT and not (
-                    self._compacting is not None and self._compacting.is_alive()):
+            if current < self.version:  # the database went back (a restore)
+                if wait:
+                    self._refresh(current)
+                else:
+                    self._in_background()
+                return
+            self._catch_up(current, background=not wait)
+            if self.matcher.delta_rows > DELTA_COMPACT and not _alive(self._compacting):
                 self._compacting = threading.Thread(target=self.matcher.compact, name="qinglang-compact", daemon=True)
                 self._compacting.start()
 
-    def _catch_up(self, current: int, *, limit: bool = True) -> None:
+    def _in_background(self) -> None:
+        """Bring the matcher up to the newest checkpoint in a thread that waits for the holder, while requests are
+        served the matcher as it is (`get`). The matcher object is replaced or updated in place, as in `_sync`."""
+
+        def run() -> None:
+            try:
+                with self._lock:
+                    with self.db.read() as s:
+                        current = _db_version(s)
+                    self._sync(current)
+            except Exception as exc:  # the next request's check starts another
+                log.warning("claim_index_sync_failed", error=repr(exc)[:200])
+
+        self._syncing = threading.Thread(target=run, name="qinglang-index-sync", daemon=True)
+        self._syncing.start()
+
+    def _catch_up(self, current: int, *, limit: bool = True, background: bool = False) -> None:
         """Upsert or remove the debunks changed since this matcher's checkpoint (marked above it), read from the
         store as the jobs left them. Far behind (``limit``), while the saved index is not: load that instead, and
-        catch up from its checkpoint (each debunk caught up is embedded again; a load re-embeds nothing)."""
+        catch up from its checkpoint (each debunk caught up is embedded again; a load re-embeds nothing). Far
+        behind either way, ``background`` hands the work to `_in_background`."""
         m = self.matcher
         assert m is not None
         with self.db.read() as s:
             marks = {int(i): int(v) for i, v in s.execute(select(Debunk.id, Debunk.index_version)
                                                           .where(Debunk.index_version > self.version))}
         bound = max(CATCH_UP_MIN, int(len(m) * CATCH_UP_SHARE))
+        if limit and len(marks) > bound and background:
+            self._in_background()
+            return
         if limit and len(marks) > bound:
             saved = self._usable_save(current)
             if saved is not None and saved > self.version and sum(v > saved for v in marks.values()) <= bound:
@@ -270,6 +304,10 @@ class ClaimIndexHolder:
         tmp.rename(final)
         shutil.rmtree(old, ignore_errors=True)
         self._saved_at, self._saved_version = time.monotonic(), version
+
+
+def _alive(thread: threading.Thread | None) -> bool:
+    return thread is not None and thread.is_alive()
 
 
 _holders: dict[str, ClaimIndexHolder] = {}
