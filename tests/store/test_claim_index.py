@@ -229,3 +229,77 @@ def test_far_behind_a_process_loads_a_fresher_save_and_otherwise_catches_up_in_p
     syncing.join(timeout=60)
     fresh = other.get()
     assert fresh is not held and str(third) in fresh and str(second) in fresh
+
+
+def test_concurrent_appliers_keep_checkpoints_in_order_and_saves_intact(
+        any_db: Database, tmp_path: Path, monkeypatch: Any) -> None:
+    """Two workers apply changes at the same time (each saving every change into the same data directory) while a
+    third process keeps catching up: no change is skipped, the checkpoints are one per change, and the save left is
+    the newest, whole."""
+    import json
+    import threading
+
+    monkeypatch.setattr(store_source, "CHECK_EVERY", 0.0)
+    monkeypatch.setattr(store_source, "SAVE_EVERY", 0.0)  # every apply saves: the saves race too
+    _publish(any_db, "Drinking bleach cures COVID-19")
+    index = tmp_path / "index"
+    workers = [ClaimIndexHolder(any_db, index), ClaimIndexHolder(any_db, index)]
+    other = ClaimIndexHolder(any_db, index)
+    other.get()
+    claims = [f"Rumour number {i}: the {w} in the tap water is poisonous" for i, w in
+              enumerate(("fluoride", "chlorine", "lead", "copper", "iron", "zinc", "nitrate", "arsenic"))]
+    ids = [_publish(any_db, c) for c in claims]
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def apply(w: ClaimIndexHolder, mine: list[int]) -> None:
+        try:
+            for did in mine:
+                w.apply([did])
+        except BaseException as exc:  # noqa: BLE001 — reported below
+            errors.append(exc)
+
+    def poll() -> None:
+        while not done.is_set():
+            other.get()
+
+    threads = [threading.Thread(target=apply, args=(w, ids[k::2])) for k, w in enumerate(workers)]
+    poller = threading.Thread(target=poll)
+    poller.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    done.set()
+    poller.join(timeout=60)
+    assert not errors
+    with any_db.read() as s:
+        current = store_source._db_version(s)
+    assert current == len(ids)  # one checkpoint per change
+    m = other.get()
+    if other._syncing is not None:
+        other._syncing.join(timeout=60)
+        m = other.get()
+    assert other.version == current and all(str(i) in m for i in ids)
+    assert json.loads((index / "current" / "checkpoint.json").read_text())["version"] == current
+    assert sorted(p.name for p in index.iterdir()) == ["current", "save.lock"]
+    fresh = ClaimIndexHolder(any_db, index)
+    monkeypatch.setattr(fresh, "rebuild", lambda version=None: (_ for _ in ()).throw(AssertionError("rebuilt")))
+    assert all(str(i) in fresh.get() for i in ids) and fresh.version == current
+
+
+def test_a_save_removes_what_dead_saves_left(db: Database, tmp_path: Path) -> None:
+    import os
+    import time
+
+    _publish(db, "Drinking bleach cures COVID-19")
+    index = tmp_path / "index"
+    index.mkdir()
+    dead, running = index / "tmp-4242-7-deadbeef", index / "tmp-4343-8-cafebabe"
+    for p in (dead, running):
+        p.mkdir()
+        (p / "vectors.bin").write_bytes(b"\0" * 1024)
+    hour_ago = time.time() - store_source.ABANDONED_AFTER - 60
+    os.utime(dead, (hour_ago, hour_ago))
+    ClaimIndexHolder(db, index).get()  # no save yet: built and saved
+    assert not dead.exists() and running.exists() and (index / "current" / "checkpoint.json").is_file()

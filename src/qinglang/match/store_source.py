@@ -13,12 +13,15 @@ process has no usable saved index.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
 import shutil
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -81,22 +84,27 @@ def database_identity(db: Database) -> str:
     """The database's random identity, created on first use: a saved index carries it, so an index directory
     left by another database (a test run, a restored backup, a new database on the same data directory) is
     never taken for this one's, even when their checkpoint versions agree."""
+    return _meta_value(db, DATABASE_KEY, lambda: secrets.token_hex(16))
+
+
+def _meta_value(db: Database, key: str, initial: Callable[[], str]) -> str:
+    """A `meta` row's value, the row created with ``initial()`` by whichever process needs it first."""
     with db.read() as s:
-        found = _db_identity(s)
-    if found is not None:
-        return found
+        row = s.get(Meta, key)
+        if row is not None:
+            return row.value
     try:
         with db.write() as s:
-            found = _db_identity(s)
-            if found is None:
-                found = secrets.token_hex(16)
-                s.add(Meta(key=DATABASE_KEY, value=found))
-            return found
+            row = s.get(Meta, key)
+            value = row.value if row is not None else initial()
+            if row is None:
+                s.add(Meta(key=key, value=value))
+        return value
     except IntegrityError:  # another process created it first (PostgreSQL: no single write lock)
         with db.read() as s:
-            found = _db_identity(s)
-        assert found is not None
-        return found
+            row = s.get(Meta, key)
+            assert row is not None
+            return row.value
 
 
 class ClaimIndexHolder:
@@ -216,24 +224,26 @@ class ClaimIndexHolder:
         """Load the saved index and catch it up (it re-embeds only the debunks changed since the save: the
         migration that added the marks marked every debunk, so a save from before it catches up in full), or build
         one from the store when there is no usable save."""
-        saved = self._usable_save(current)
-        if saved is not None:
-            try:
-                m = Matcher.load(self.index_dir / "current")
-                if not m.dates_saved:  # saved before debunks carried dates: take them from the store, once
-                    with self.db.read() as s:
-                        m.set_published({str(d.id): d.published_at for d in _published(s)})
-                    self._save(m, saved)
-            except Exception as exc:  # a damaged file is rebuilt from the store, never trusted
-                log.warning("claim_index_load_failed", error=repr(exc)[:200])
-            else:
-                self.matcher = m
-                self.version = saved
-                log.info("claim_index_loaded", version=saved, docs=len(m))
-                if saved < current:
-                    self._catch_up(current, limit=False)
-                return
-        self.rebuild(current)
+        m: Matcher | None = None
+        with self._files(exclusive=False):  # not while another process swaps the save in
+            saved = self._usable_save(current)
+            if saved is not None:
+                try:
+                    m = Matcher.load(self.index_dir / "current")
+                except Exception as exc:  # a damaged file is rebuilt from the store, never trusted
+                    log.warning("claim_index_load_failed", error=repr(exc)[:200])
+        if m is None or saved is None:
+            self.rebuild(current)
+            return
+        if not m.dates_saved:  # saved before debunks carried dates: take them from the store, once
+            with self.db.read() as s:
+                m.set_published({str(d.id): d.published_at for d in _published(s)})
+            self._save(m, saved)
+        self.matcher = m
+        self.version = saved
+        log.info("claim_index_loaded", version=saved, docs=len(m))
+        if saved < current:
+            self._catch_up(current, limit=False)
 
     def rebuild(self, version: int | None = None) -> None:
         with self.db.read() as s:
@@ -249,12 +259,13 @@ class ClaimIndexHolder:
         """Bump the checkpoint, mark these debunks with it, and bring this process's matcher up to it (as every
         other process will, `get`); then save, or leave the save to a later job if the last one is recent."""
         with self._lock:
+            _meta_value(self.db, VERSION_KEY, lambda: "0")  # a row to lock, in the first change's case too
             with self.db.write() as s:
                 # Locked on PostgreSQL, so that checkpoints commit in order: a process that sees a debunk marked v
                 # then also sees every change below v.
-                row = s.execute(select(Meta).where(Meta.key == VERSION_KEY).with_for_update()).scalar_one_or_none()
-                v = (int(row.value) if row else 0) + 1
-                s.merge(Meta(key=VERSION_KEY, value=str(v)))
+                row = s.execute(select(Meta).where(Meta.key == VERSION_KEY).with_for_update()).scalar_one()
+                v = int(row.value) + 1
+                row.value = str(v)
                 if debunk_ids:
                     s.execute(update(Debunk).where(Debunk.id.in_(debunk_ids)).values(index_version=v))
             self._sync(v)
@@ -292,18 +303,55 @@ class ClaimIndexHolder:
             return -1, None
 
     def _save(self, m: Matcher, version: int) -> None:
-        """Write to a temp dir and rename, so readers never see a half-written index."""
+        """Write to a temp dir, then swap it in under the exclusive lock (`_files`), so readers never see a
+        half-written index or none, and two workers saving at once never fail on each other's rename. A save of a
+        newer checkpoint that got there first stays."""
         self.index_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.index_dir / f"tmp-{os.getpid()}-{version}"
+        tmp = self.index_dir / f"tmp-{os.getpid()}-{version}-{secrets.token_hex(4)}"
+        this_db = database_identity(self.db)
         m.save(tmp)
-        (tmp / "checkpoint.json").write_text(json.dumps({"version": version, "database": database_identity(self.db)}))
-        final = self.index_dir / "current"
-        old = self.index_dir / f"old-{os.getpid()}-{version}"
-        if final.exists():
-            final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
+        (tmp / "checkpoint.json").write_text(json.dumps({"version": version, "database": this_db}))
+        final, old = self.index_dir / "current", self.index_dir / f"old-{tmp.name[4:]}"
+        with self._files(exclusive=True):
+            saved, saved_db = self._saved_checkpoint()
+            if saved > version and saved_db == this_db:
+                tmp.rename(old)
+            else:
+                if final.exists():
+                    final.rename(old)
+                tmp.rename(final)
+            _remove_abandoned(self.index_dir)
+        shutil.rmtree(old, ignore_errors=True)  # seconds at 1M debunks: not under the lock
         self._saved_at, self._saved_version = time.monotonic(), version
+
+    @contextmanager
+    def _files(self, *, exclusive: bool) -> Iterator[None]:
+        """The saved index's lock file, shared by every process on this data directory: a save swaps its files in
+        under the exclusive lock (two renames), a load reads them under the shared one."""
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.index_dir / "save.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+
+ABANDONED_AFTER = 3600.0  # seconds: a temp dir this old is a save that died (one at 1M debunks takes about 80 s)
+
+
+def _remove_abandoned(index_dir: Path) -> None:
+    """Remove the temp dirs of saves that died (a killed process) and the old indexes they did not remove: at 1M
+    debunks each is gigabytes. The caller holds the exclusive lock, so no swap is in progress."""
+    now = time.time()
+    for p in index_dir.iterdir():
+        if p.is_dir() and p.name.startswith(("tmp-", "old-")):
+            try:
+                stale = now - p.stat().st_mtime > ABANDONED_AFTER
+            except OSError:
+                continue
+            if stale:
+                shutil.rmtree(p, ignore_errors=True)
 
 
 def _alive(thread: threading.Thread | None) -> bool:
