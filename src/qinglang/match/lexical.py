@@ -465,6 +465,44 @@ class _Delta:
             total += n
         return _Delta(tf_all, +df, post, lens, total)
 
+    @cached_property
+    def _rows(self) -> tuple[dict[int, int], np.ndarray, np.ndarray]:
+        """The rows in a fixed order: each key's position, the keys, and their lengths (float64)."""
+        keys = list(self.tf)
+        return ({k: i for i, k in enumerate(keys)}, np.asarray(keys, dtype=np.int64),
+                np.asarray([self.lens[k] for k in keys], dtype=np.float64))
+
+    @cached_property
+    def _term_rows(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        return {}
+
+    def _holding(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """The positions of the rows that hold ``term`` and its count in each (float64), kept for the next query
+        (a state never changes, so neither do they)."""
+        got = self._term_rows.get(term)
+        if got is None:
+            at = self._rows[0]
+            rows = self.post[term]
+            got = self._term_rows[term] = (
+                np.fromiter((at[k] for k in rows), dtype=np.int64, count=len(rows)),
+                np.fromiter((self.tf[k][term] for k in rows), dtype=np.float64, count=len(rows)))
+        return got
+
+    def scores(self, q: list[str], idf: dict[str, float], avgdl: float) -> dict[int, float]:
+        """BM25 of the rows that share a term with the query ``q`` (its tokens in order, a repeated one counting
+        again), by row key. Each row's terms are added in the query's order, in float64 with the arithmetic of
+        one row's loop over the query (the same floats: `tests/match/test_lexical.py`), a term's rows at once."""
+        _, keys, lens = self._rows
+        acc = np.zeros(len(keys), dtype=np.float64)
+        hit = np.zeros(len(keys), dtype=bool)
+        for t in q:
+            if t in self.post:
+                pos, f = self._holding(t)
+                acc[pos] += idf[t] * f * (K1 + 1) / (f + K1 * (1 - B + B * lens[pos] / avgdl))
+                hit[pos] = True
+        touched = np.flatnonzero(hit)
+        return dict(zip(keys[touched].tolist(), acc[touched].tolist(), strict=True))
+
 
 _NO_DELTA = _Delta({}, Counter(), {}, {}, 0)
 
@@ -537,18 +575,9 @@ class LexicalIndex:
         ds: dict[int, float] = {}
         if d.tf and q:
             n = main.n + len(d.tf)
-            avgdl = (main.total_length + d.total) / max(n, 1)
-            qset = set(q)
-            idf = {t: _idf(main.df.get(t, 0) + d.df.get(t, 0), n) for t in qset}
+            idf = {t: _idf(main.df.get(t, 0) + d.df.get(t, 0), n) for t in set(q)}
             # Only the rows sharing a term score above 0 (a row absent from `ds` scores 0).
-            for key in set().union(*(d.post[t] for t in qset if t in d.post)):
-                tf, dl = d.tf[key], d.lens[key]
-                s = 0.0
-                for t in q:
-                    f = tf.get(t, 0)
-                    if f:
-                        s += idf[t] * f * (K1 + 1) / (f + K1 * (1 - B + B * dl / avgdl))
-                ds[key] = s
+            ds = d.scores(q, idf, (main.total_length + d.total) / max(n, 1))
         if cut is not None:
             return LexScores(main.keys[pos], ms, ds, main, terms=cut, alive=alive if self._dead else None)
         if ordered:

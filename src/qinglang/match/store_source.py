@@ -320,7 +320,7 @@ class ClaimIndexHolder:
                 if final.exists():
                     final.rename(old)
                 tmp.rename(final)
-            _remove_abandoned(self.index_dir)
+            _remove_abandoned(self.index_dir, keep=old)
         shutil.rmtree(old, ignore_errors=True)  # seconds at 1M debunks: not under the lock
         self._saved_at, self._saved_version = time.monotonic(), version
 
@@ -340,12 +340,13 @@ class ClaimIndexHolder:
 ABANDONED_AFTER = 3600.0  # seconds: a temp dir this old is a save that died (one at 1M debunks takes about 80 s)
 
 
-def _remove_abandoned(index_dir: Path) -> None:
+def _remove_abandoned(index_dir: Path, keep: Path) -> None:
     """Remove the temp dirs of saves that died (a killed process) and the old indexes they did not remove: at 1M
-    debunks each is gigabytes. The caller holds the exclusive lock, so no swap is in progress."""
+    debunks each is gigabytes. The caller holds the exclusive lock, so no swap is in progress; ``keep``: the old
+    index it has just renamed aside (a renamed directory keeps its time), which it removes after the lock."""
     now = time.time()
     for p in index_dir.iterdir():
-        if p.is_dir() and p.name.startswith(("tmp-", "old-")):
+        if p != keep and p.is_dir() and p.name.startswith(("tmp-", "old-")):
             try:
                 stale = now - p.stat().st_mtime > ABANDONED_AFTER
             except OSError:
