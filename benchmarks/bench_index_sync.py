@@ -1,7 +1,7 @@
 """How a published debunk reaches the claim index of every process: catching up debunk by debunk against loading
 the saved index again (what every other process did before session 21).
 
-Usage: python benchmarks/bench_index_sync.py [--debunks 20000] [--changes 5]
+Usage: python benchmarks/bench_index_sync.py [--debunks 20000] [--changes 5] [--delta 1000] [--queries 200]
                                              [--data ../shared/data/claim-matching/ct2022-2a-en]
 A fresh SQLite store (temporary) gets --debunks published debunks: bench_match's synthetic claims (the real CT2022
 claims, then recombinations), created through the registry. One holder (the worker's side) builds the index from the
@@ -9,7 +9,12 @@ store and saves it; a second holder (another server process) loads it. Then --ch
 published and its `index_debunk` job applied by the worker's holder (the checkpoint bump, the marks and its own
 catch-up; the save is left to a later job when the last one is under `SAVE_EVERY` old), and the other process's next
 `get()` catches up. Printed per change: the worker's apply, the other process's catch-up, and, for comparison, a
-full load of the saved index (the old way) and a save. Nothing is written into the repo.
+full load of the saved index (the old way) and a save.
+
+Then what caught-up rows cost queries until the matcher is compacted (`store_source.DELTA_COMPACT`): --queries
+tweets matched (their vectors given, so the model is left out) against the loaded index, again once --delta more
+debunks sit in its delta (upserted as a process catching up does), and again after `compact()`. Nothing is written
+into the repo.
 """
 
 from __future__ import annotations
@@ -31,9 +36,11 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--debunks", type=int, default=20_000)
     ap.add_argument("--changes", type=int, default=5)
+    ap.add_argument("--delta", type=int, default=1000)
+    ap.add_argument("--queries", type=int, default=200)
     args = ap.parse_args()
-    if args.debunks < 1 or args.changes < 1:
-        ap.error("--debunks and --changes must be positive")
+    if args.debunks < 1 or args.changes < 1 or args.delta < 1 or args.queries < 1:
+        ap.error("--debunks, --changes, --delta and --queries must be positive")
 
     import numpy as np
     from sqlalchemy import delete, select
@@ -47,8 +54,9 @@ def main() -> None:
     from qinglang.store.migrate import upgrade
     from qinglang.store.models import Job
 
-    claims, _ = load_texts(args.data)
-    docs, _ = synthetic_pool(claims, np.zeros((len(claims), 1), dtype=np.float32), args.debunks + args.changes)
+    claims, tweets = load_texts(args.data)
+    docs, _ = synthetic_pool(claims, np.zeros((len(claims), 1), dtype=np.float32),
+                             args.debunks + args.changes + args.delta)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'q.db'}"
         upgrade(url)
@@ -94,11 +102,12 @@ def main() -> None:
             worker.save_if_behind()
             save_s.append(time.perf_counter() - t)
             t = time.perf_counter()
-            Matcher.load(index_dir / "current")
+            loaded = Matcher.load(index_dir / "current")
             load_s.append(time.perf_counter() - t)
         with db.read() as s:
             queued = s.execute(select(Job.kind).where(Job.kind == store_source.SAVE_JOB)).scalars().all()
         db.dispose()
+        delta_ms = query_cost(loaded, tweets[: args.queries], docs[args.debunks + args.changes :])
 
     med = statistics.median
     print("\n| debunks | worker: apply one change, ms | another process: catch up, ms | the old way: load the saved "
@@ -107,6 +116,34 @@ def main() -> None:
     print(f"| {args.debunks:,} | {med(apply_ms):.0f} (max {max(apply_ms):.0f}) | {med(catch_ms):.0f} "
           f"(max {max(catch_ms):.0f}) | {med(load_s):.1f} | {med(save_s):.1f} |")
     print(f"medians of {args.changes} changes; save jobs queued by the applies: {len(queued)}")
+    print(f"\n| debunks | queries | matching ms per query: compacted | with {args.delta:,} rows in the delta | "
+          "compacted again |")
+    print("|---:|---:|---:|---:|---:|")
+    print(f"| {args.debunks + args.changes:,} | {args.queries} | " + " | ".join(f"{x:.2f}" for x in delta_ms) + " |")
+    print("each the best of three passes, the queries' vectors given (matching alone)")
+
+
+def query_cost(m: Any, queries: list[str], more: list[Any]) -> list[float]:
+    """Matching ms per query (best of three passes, vectors given) on ``m`` as it is, with ``more`` upserted into
+    its delta, and compacted."""
+    vecs = m.embed(queries)
+
+    def timed() -> float:
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            for i in range(0, len(queries), 128):
+                m.match_many(queries[i : i + 128], top_k=3, vectors=vecs[i : i + 128])
+            best = min(best, time.perf_counter() - t)
+        return 1000 * best / len(queries)
+
+    out = [timed()]
+    m.upsert(more)
+    assert m.delta_rows >= len(more)
+    out.append(timed())
+    m.compact()
+    out.append(timed())
+    return out
 
 
 if __name__ == "__main__":
