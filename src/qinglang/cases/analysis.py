@@ -59,13 +59,15 @@ def analyze(db: Database, items: list[Item]) -> list[Result]:
     index = holder(db)
     matcher = index.get()  # refreshed if another process published since (at most once a second)
     version = index.version
+    # Replaced meanwhile (a background load): the version read may be the new matcher's, so the memo is left alone.
+    memo = _memo if index.matcher is matcher else OrderedDict()
     out: list[Result | None] = [None] * len(items)
     todo: dict[tuple[str, str], list[int]] = {}
     with _memo_lock:
         for i, key in enumerate(keys):
-            hit = _memo.get(key)
+            hit = memo.get(key)
             if hit is not None and hit[0] == version:
-                _memo.move_to_end(key)
+                memo.move_to_end(key)
                 out[i] = hit[1]
             else:
                 todo.setdefault(key, []).append(i)
@@ -74,12 +76,12 @@ def analyze(db: Database, items: list[Item]) -> list[Result]:
         fresh = list(zip(_match_texts(matcher, texts), _triage(texts, [d for _, d in todo]), strict=True))
         with _memo_lock:
             for (key, where), result in zip(todo.items(), fresh, strict=True):
-                _memo[key] = (version, result)
-                _memo.move_to_end(key)
+                memo[key] = (version, result)
+                memo.move_to_end(key)
                 for i in where:
                     out[i] = result
-            while len(_memo) > MEMO_SIZE:
-                _memo.popitem(last=False)
+            while len(memo) > MEMO_SIZE:
+                memo.popitem(last=False)
     matches = [r[0] for r in out]  # type: ignore[index]
     triage = [r[1] for r in out]  # type: ignore[index]
     for i, found in enumerate(_image_indicators(db, [rid for rid, _, _ in items])):
