@@ -234,7 +234,7 @@ class Matcher:
     @property
     def delta_rows(self) -> int:
         """Rows added or removed since the lexical index was last compacted (each query scores the added ones that
-        share a term with it one by one; `compact` folds them in)."""
+        share a term with it, apart from the compacted index; `compact` folds them in)."""
         return self._lex.delta_size
 
     def __contains__(self, doc_id: object) -> bool:
