@@ -88,3 +88,27 @@ def test_worker_stops_on_sigterm_even_in_a_burst(env: dict[str, str], monkeypatc
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_index_status_and_rebuild(env: dict[str, str], tmp_path: Path) -> None:
+    import json
+
+    p = run(["index", "status"], env, check=False)
+    assert p.returncode == 1 and "qinglang db upgrade" in p.stderr
+    run(["db", "upgrade"], env)
+    assert "no saved index" in run(["index", "status"], env).stdout
+    rows = "claim,verdict,summary,lang\nDrinking bleach cures COVID-19,false,It does not,en\n"
+    (tmp_path / "d.csv").write_text(rows, encoding="utf-8")
+    run(["org", "add", "fc", "--kind", "fact_checker", "--name-zh", "核查", "--name-en", "FC"], env)
+    run(["debunks", "import", str(tmp_path / "d.csv"), "--org", "fc"], env)
+    assert "rebuilt and saved: 1 debunks at checkpoint 0" in run(["index", "rebuild"], env).stdout
+    dead = tmp_path / "index" / "tmp-4242-1-deadbeef"
+    dead.mkdir()
+    (dead / "part").write_bytes(b"\0" * 4096)
+    st = json.loads(run(["index", "status", "--json"], env).stdout)
+    assert st["checkpoint"] == 0 and st["published_debunks"] == 1
+    assert st["saved"]["checkpoint"] == 0 and st["saved"]["debunks"] == 1 and st["saved"]["this_database"]
+    assert st["saved"]["usable"] and st["saved"]["bytes"] > 0
+    assert st["leftovers"] == 1 and st["leftover_bytes"] == 4096
+    text = run(["index", "status"], env).stdout
+    assert "this database's" in text and "catches up 0 changed" in text and "1 temp dir(s)" in text

@@ -356,6 +356,52 @@ def _remove_abandoned(index_dir: Path, keep: Path) -> None:
                 shutil.rmtree(p, ignore_errors=True)
 
 
+def _tree_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else 0
+
+
+def index_status(db: Database, index_dir: Path) -> dict[str, Any]:
+    """What an operator needs to know about the claim index (`qinglang index status`): the database's checkpoint
+    and published debunks, the saved index (its checkpoint, whether it is this database's, its debunks, size and
+    age), how many debunks changed since it was saved (what a process starting now catches up), and what dead saves
+    left behind."""
+    with db.read() as s:
+        current, this_db = _db_version(s), _db_identity(s)
+        published = len(s.execute(select(Debunk.id).where(Debunk.status.in_(PUBLIC_DEBUNK_STATES))).all())
+    h = ClaimIndexHolder(db, index_dir)
+    saved, saved_db = h._saved_checkpoint()
+    out: dict[str, Any] = {"checkpoint": current, "published_debunks": published, "index_dir": str(index_dir),
+                           "saved": None, "leftovers": 0, "leftover_bytes": 0}
+    current_dir = index_dir / "current"
+    if saved >= 0:
+        try:
+            meta = json.loads((current_dir / "meta.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = {}
+        with db.read() as s:
+            behind = len(s.execute(select(Debunk.id).where(Debunk.index_version > saved)).all())
+        out["saved"] = {
+            "checkpoint": saved, "debunks": meta.get("docs"), "bytes": _tree_bytes(current_dir),
+            "saved_at": datetime.fromtimestamp((current_dir / "checkpoint.json").stat().st_mtime, UTC).isoformat(),
+            "this_database": saved_db == this_db if saved_db is not None else None,
+            "usable": h._usable_save(current) is not None, "changed_since": behind}
+    if index_dir.is_dir():
+        left = [p for p in index_dir.iterdir() if p.is_dir() and p.name.startswith(("tmp-", "old-"))]
+        out["leftovers"], out["leftover_bytes"] = len(left), sum(map(_tree_bytes, left))
+    return out
+
+
+def rebuild_index(db: Database, index_dir: Path) -> tuple[int, int]:
+    """Build the claim index from the store's published debunks and save it (`qinglang index rebuild`: after a
+    damaged save, or to start processes from a compact index). Returns (debunks, checkpoint). Running processes
+    keep their own matchers; they hold the same debunks."""
+    h = ClaimIndexHolder(db, index_dir)
+    with h._lock:
+        h.rebuild()
+        assert h.matcher is not None
+        return len(h.matcher), h.version
+
+
 def _alive(thread: threading.Thread | None) -> bool:
     return thread is not None and thread.is_alive()
 
