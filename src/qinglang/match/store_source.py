@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -367,7 +367,7 @@ def index_status(db: Database, index_dir: Path) -> dict[str, Any]:
     left behind."""
     with db.read() as s:
         current, this_db = _db_version(s), _db_identity(s)
-        published = len(s.execute(select(Debunk.id).where(Debunk.status.in_(PUBLIC_DEBUNK_STATES))).all())
+        published = s.execute(select(func.count()).where(Debunk.status.in_(PUBLIC_DEBUNK_STATES))).scalar_one()
     h = ClaimIndexHolder(db, index_dir)
     saved, saved_db = h._saved_checkpoint()
     out: dict[str, Any] = {"checkpoint": current, "published_debunks": published, "index_dir": str(index_dir),
@@ -379,7 +379,7 @@ def index_status(db: Database, index_dir: Path) -> dict[str, Any]:
         except (OSError, ValueError):
             meta = {}
         with db.read() as s:
-            behind = len(s.execute(select(Debunk.id).where(Debunk.index_version > saved)).all())
+            behind = s.execute(select(func.count()).where(Debunk.index_version > saved)).scalar_one()
         out["saved"] = {
             "checkpoint": saved, "debunks": meta.get("docs"), "bytes": _tree_bytes(current_dir),
             "saved_at": datetime.fromtimestamp((current_dir / "checkpoint.json").stat().st_mtime, UTC).isoformat(),
