@@ -117,6 +117,12 @@ def test_other_processes_catch_up_debunk_by_debunk(any_db: Database, tmp_path: P
     drain(any_db)
     assert other.get() is held and other.version == worker_side.version >= 1
     assert [h.id for h in held.match("5G towers are spreading the virus", top_k=1)] == [str(second)]
+    from prometheus_client import REGISTRY
+
+    # The last sync in this process was `other`'s: /metrics shows its checkpoint, debunks and uncompacted rows.
+    assert REGISTRY.get_sample_value("qinglang_claim_index_checkpoint") == other.version
+    assert REGISTRY.get_sample_value("qinglang_claim_index_debunks") == 2
+    assert REGISTRY.get_sample_value("qinglang_claim_index_delta_rows") == held.delta_rows
     with any_db.write() as s:
         exp = Principal.of(accounts.user_by_name(s, "exp"), via="cli")
         registry.withdraw(s, exp, second, note="duplicate of another debunk")

@@ -36,6 +36,7 @@ from qinglang.jobs.queue import enqueue_once
 from qinglang.jobs.worker import handler
 from qinglang.match.matcher import Matcher
 from qinglang.match.types import ClaimDoc, MatchHit
+from qinglang.observability import INDEX_CHECKPOINT, INDEX_DEBUNKS, INDEX_DELTA_ROWS
 from qinglang.settings import get_settings
 from qinglang.store.db import Database
 from qinglang.store.models import Debunk, Meta
@@ -146,7 +147,16 @@ class ClaimIndexHolder:
         """Bring this process's matcher to checkpoint ``current`` (caller holds the lock). ``wait=False`` (a
         request): while the matcher's compaction or a background sync runs, it is served as it is, a little behind,
         and work that takes seconds (loading the saved index, catching up far behind, a restored database) is
-        handed to a background thread (`_in_background`)."""
+        handed to a background thread (`_in_background`). The process's index gauges follow (`/metrics`)."""
+        try:
+            self._sync_to(current, wait=wait)
+        finally:
+            if self.matcher is not None:
+                INDEX_CHECKPOINT.set(self.version)
+                INDEX_DEBUNKS.set(len(self.matcher))
+                INDEX_DELTA_ROWS.set(self.matcher.delta_rows)
+
+    def _sync_to(self, current: int, *, wait: bool) -> None:
         if self.matcher is None:
             self._refresh(current)
         elif current != self.version:
