@@ -367,7 +367,17 @@ def _remove_abandoned(index_dir: Path, keep: Path) -> None:
 
 
 def _tree_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else 0
+    """Bytes in the files under ``path``; a directory being removed meanwhile counts what is left."""
+    total = 0
+    try:
+        for f in path.rglob("*"):
+            try:
+                total += f.stat().st_size if f.is_file() else 0
+            except OSError:
+                continue
+    except OSError:
+        pass
+    return total
 
 
 def index_status(db: Database, index_dir: Path) -> dict[str, Any]:
@@ -378,26 +388,28 @@ def index_status(db: Database, index_dir: Path) -> dict[str, Any]:
     with db.read() as s:
         current, this_db = _db_version(s), _db_identity(s)
         published = s.execute(select(func.count()).where(Debunk.status.in_(PUBLIC_DEBUNK_STATES))).scalar_one()
-    h = ClaimIndexHolder(db, index_dir)
-    saved, saved_db = h._saved_checkpoint()
     out: dict[str, Any] = {"checkpoint": current, "published_debunks": published, "index_dir": str(index_dir),
                            "saved": None, "leftovers": 0, "leftover_bytes": 0}
+    if not index_dir.is_dir():
+        return out
+    h = ClaimIndexHolder(db, index_dir)
     current_dir = index_dir / "current"
-    if saved >= 0:
-        try:
-            meta = json.loads((current_dir / "meta.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            meta = {}
-        with db.read() as s:
-            behind = s.execute(select(func.count()).where(Debunk.index_version > saved)).scalar_one()
-        out["saved"] = {
-            "checkpoint": saved, "debunks": meta.get("docs"), "bytes": _tree_bytes(current_dir),
-            "saved_at": datetime.fromtimestamp((current_dir / "checkpoint.json").stat().st_mtime, UTC).isoformat(),
-            "this_database": saved_db == this_db if saved_db is not None else None,
-            "usable": h._usable_save(current) is not None, "changed_since": behind}
-    if index_dir.is_dir():
-        left = [p for p in index_dir.iterdir() if p.is_dir() and p.name.startswith(("tmp-", "old-"))]
-        out["leftovers"], out["leftover_bytes"] = len(left), sum(map(_tree_bytes, left))
+    with h._files(exclusive=False):  # not halfway through a save's swap
+        saved, saved_db = h._saved_checkpoint()
+        if saved >= 0:
+            try:
+                meta = json.loads((current_dir / "meta.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                meta = {}
+            with db.read() as s:
+                behind = s.execute(select(func.count()).where(Debunk.index_version > saved)).scalar_one()
+            when = datetime.fromtimestamp((current_dir / "checkpoint.json").stat().st_mtime, UTC)
+            out["saved"] = {
+                "checkpoint": saved, "debunks": meta.get("docs"), "bytes": _tree_bytes(current_dir),
+                "saved_at": when.isoformat(), "this_database": saved_db == this_db if saved_db is not None else None,
+                "usable": h._usable_save(current) is not None, "changed_since": behind}
+    left = [p for p in index_dir.iterdir() if p.is_dir() and p.name.startswith(("tmp-", "old-"))]
+    out["leftovers"], out["leftover_bytes"] = len(left), sum(map(_tree_bytes, left))
     return out
 
 
