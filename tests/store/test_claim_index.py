@@ -212,8 +212,12 @@ def test_far_behind_a_process_loads_a_fresher_save_and_otherwise_catches_up_in_p
     before = other.version
     second = _publish(db, "5G masts spread the coronavirus")
     drain(db)  # saved later by a job: the save is no fresher than `other`
+    gate = threading.Event()
+    upsert = held.upsert
+    monkeypatch.setattr(held, "upsert", lambda docs, **kw: (gate.wait(30), upsert(docs, **kw))[1])
     assert other.get() is held and other.version == before  # served as it is; the catch-up runs behind it
-    assert other._syncing is not None
+    assert other._syncing is not None and other._syncing.is_alive()
+    gate.set()
     other._syncing.join(timeout=60)
     assert other.get() is held and str(second) in held and other.version > before  # caught up in place
 
