@@ -19,6 +19,12 @@ def test_health_and_openapi(client: Any) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready" and ready["jobs"]["running"] == 0
+    # This app warms nothing up (no worker): its claim index is loaded by the first request that matches.
+    assert ready["claim_index"]["checkpoint"] is None and ready["claim_index"]["debunks"] is None
+    assert client.post("/v1/match", json={"text": "5G towers spread the virus"}).status_code == 200
+    index = client.get("/readyz").json()["claim_index"]
+    assert index["checkpoint"] == index["database_checkpoint"] and index["debunks"] == 0
+    assert index["syncing"] is False and index["compacting"] is False
     # No worker in this app: an accepted report's job waits, and readiness shows it (not judges it).
     assert client.post("/v1/reports", json={"category": "rumor", "text": "readiness probe report"}).status_code == 201
     jobs = client.get("/readyz").json()["jobs"]

@@ -143,6 +143,16 @@ class ClaimIndexHolder:
         finally:
             self._lock.release()
 
+    def state(self) -> dict[str, Any]:
+        """This process's index as a readiness probe reports it, without bringing it up to date: its checkpoint and
+        debunks, the database's checkpoint, and whether a background sync or compaction is running."""
+        m = self.matcher
+        with self.db.read() as s:
+            current = _db_version(s)
+        return {"checkpoint": self.version if m is not None else None, "database_checkpoint": current,
+                "debunks": len(m) if m is not None else None, "syncing": _alive(self._syncing),
+                "compacting": _alive(self._compacting)}
+
     def _sync(self, current: int, *, wait: bool = True) -> None:
         """Bring this process's matcher to checkpoint ``current`` (caller holds the lock). ``wait=False`` (a
         request): while the matcher's compaction or a background sync runs, it is served as it is, a little behind,

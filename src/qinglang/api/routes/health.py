@@ -28,5 +28,9 @@ def readyz(db: DB, request: Request) -> JSONResponse:
     except Exception:
         return JSONResponse({"error": {"code": "not_ready", "message": "database not migrated or unreachable",
                                        "details": []}}, status_code=503)
-    # Readiness is about serving requests; the job backlog is reported, not judged (a worker may run elsewhere).
-    return JSONResponse({"status": "ready", "schema": version, "jobs": queue.backlog(db)})
+    from qinglang.match.store_source import holder
+
+    # Readiness is about serving requests; the job backlog and this process's claim index (a process behind the
+    # database's checkpoint answers from the index it has while it catches up) are reported, not judged.
+    return JSONResponse({"status": "ready", "schema": version, "jobs": queue.backlog(db),
+                         "claim_index": holder(db).state()})
