@@ -131,13 +131,13 @@ class ClaimIndexHolder:
         m = self.matcher
         if m is not None and time.monotonic() - self._checked < CHECK_EVERY:
             return m
-        if not self._lock.acquire(blocking=m is None):
-            return m  # type: ignore[return-value]  # only None when the acquire blocked
+        if m is None:
+            self._lock.acquire()  # nothing to serve yet: wait for the first matcher
+        elif not self._lock.acquire(blocking=False):
+            return m
         try:
             self._checked = time.monotonic()
-            with self.db.read() as s:
-                current = _db_version(s)
-            self._sync(current, wait=False)
+            self._sync(self._db_checkpoint(), wait=False)
             assert self.matcher is not None
             return self.matcher
         finally:
@@ -147,11 +147,13 @@ class ClaimIndexHolder:
         """This process's index as a readiness probe reports it, without bringing it up to date: its checkpoint and
         debunks, the database's checkpoint, and whether a background sync or compaction is running."""
         m = self.matcher
-        with self.db.read() as s:
-            current = _db_version(s)
-        return {"checkpoint": self.version if m is not None else None, "database_checkpoint": current,
+        return {"checkpoint": self.version if m is not None else None, "database_checkpoint": self._db_checkpoint(),
                 "debunks": len(m) if m is not None else None, "syncing": _alive(self._syncing),
                 "compacting": _alive(self._compacting)}
+
+    def _db_checkpoint(self) -> int:
+        with self.db.read() as s:
+            return _db_version(s)
 
     def _sync(self, current: int, *, wait: bool = True) -> None:
         """Bring this process's matcher to checkpoint ``current`` (caller holds the lock). ``wait=False`` (a
@@ -190,9 +192,7 @@ class ClaimIndexHolder:
         def run() -> None:
             try:
                 with self._lock:
-                    with self.db.read() as s:
-                        current = _db_version(s)
-                    self._sync(current)
+                    self._sync(self._db_checkpoint())
             except Exception as exc:  # the next request's check starts another
                 log.warning("claim_index_sync_failed", error=repr(exc)[:200])
 
@@ -210,10 +210,10 @@ class ClaimIndexHolder:
             marks = {int(i): int(v) for i, v in s.execute(select(Debunk.id, Debunk.index_version)
                                                           .where(Debunk.index_version > self.version))}
         bound = max(CATCH_UP_MIN, int(len(m) * CATCH_UP_SHARE))
-        if limit and len(marks) > bound and background:
-            self._in_background()
-            return
         if limit and len(marks) > bound:
+            if background:
+                self._in_background()
+                return
             saved = self._usable_save(current)
             if saved is not None and saved > self.version and sum(v > saved for v in marks.values()) <= bound:
                 self._refresh(current)
@@ -296,9 +296,7 @@ class ClaimIndexHolder:
         """Save this process's matcher if the saved index is at an older checkpoint (the `save_claim_index` job; a
         newer one, saved by another worker meanwhile, is left as it is)."""
         with self._lock:
-            with self.db.read() as s:
-                current = _db_version(s)
-            self._sync(current)
+            self._sync(self._db_checkpoint())
             assert self.matcher is not None
             if self._saved_checkpoint()[0] < self.version:
                 self._save(self.matcher, self.version)
