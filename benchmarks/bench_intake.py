@@ -514,13 +514,14 @@ def main() -> None:
         # 2 + 3. full load, then the backlog
         before = server.processed()
         machine_before = machine_times()
+        assert server.proc is not None
+        cpu_load_start = process_tree_cpu(server.proc.pid)
         load = run_load(port, concurrency=args.concurrency, duration=args.duration, procs=args.procs, seed=1,
                         rate=args.rate)
         during = server.processed() - before
         wall = load.ended - load.started
         n_ok = len(load.latencies)
         t_end = time.perf_counter()
-        assert server.proc is not None
         cpu_before = process_tree_cpu(server.proc.pid)
         machine_load = machine_times()
         progress: list[tuple[float, int]] = []
@@ -542,6 +543,10 @@ def main() -> None:
         rows.append(("CPU time stolen by the hypervisor (other guests), during the load / the drain",
                      f"{steal_share(machine_before, machine_load):.1%} / "
                      f"{steal_share(machine_load, machine_drain):.1%}", ""))
+        rows.append(("cores busy during the load (the whole machine: client, server, pipeline)",
+                     f"{busy_cores(machine_before, machine_load, wall):.2f} of {os.cpu_count()}; of which server + "
+                     "API / worker / helpers " + " / ".join(f"{(cpu_before[k] - cpu_load_start[k]) / wall:.2f}"
+                                                              for k in ("server", "worker", "helpers")), ""))
         pipe_during = during / wall
         pipe_after = after / drain_s if drained and drain_s > 0.5 else float("nan")
         pipe_total = (during + after) / total_s

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
                                     "triage) while a backlog drains, beside the worker's write transactions; "
                                     "0 analyses in a thread of the worker. Each helper holds its own copy of "
                                     "the models and the claim index.")
+    read_ahead: bool = Field(True, description="While reports pour in, analyse the backlog ahead of the "
+                             "pipeline's writes in one more helper process that runs only on idle CPU "
+                             "(SCHED_IDLE), so the drain after a flood starts with its analysis done. It holds "
+                             "its own copy of the models and the claim index.")
     cookie_secure: bool = Field(False, description="Mark session cookies Secure (set true behind HTTPS).")
     match_budget_ms: int = Field(300, description="How long report intake may wait for the instant debunk "
                                                   "answer before acknowledging.")

@@ -53,6 +53,12 @@ _memo_lock = threading.Lock()
 
 def analyze(db: Database, items: list[Item]) -> list[Result]:
     """Match, triage and image indicators for these reports (same order)."""
+    return analyze_versioned(db, items)[0]
+
+
+def analyze_versioned(db: Database, items: list[Item]) -> tuple[list[Result], int]:
+    """`analyze`, and the claim index checkpoint its matches were made against (-1 when that is not known: the
+    matcher was replaced while it was read)."""
     from qinglang.match.store_source import holder
 
     keys = [(t, "" if t.strip() else d) for _, t, d in items]
@@ -60,7 +66,8 @@ def analyze(db: Database, items: list[Item]) -> list[Result]:
     matcher = index.get()  # refreshed if another process published since (at most once a second)
     version = index.version
     # Replaced meanwhile (a background load): the version read may be the new matcher's, so the memo is left alone.
-    memo = _memo if index.matcher is matcher else OrderedDict()
+    known = index.matcher is matcher
+    memo = _memo if known else OrderedDict()
     out: list[Result | None] = [None] * len(items)
     todo: dict[tuple[str, str], list[int]] = {}
     with _memo_lock:
@@ -88,7 +95,7 @@ def analyze(db: Database, items: list[Item]) -> list[Result]:
         if found:  # QR codes in screenshots: scam links and payment codes are indicators like typed ones
             tri = triage[i] or {}
             triage[i] = {**tri, "indicators": union_indicators(tri.get("indicators", []), found)}  # a new dict
-    return list(zip(matches, triage, strict=True))
+    return list(zip(matches, triage, strict=True)), version if known else -1
 
 
 def _match_texts(matcher: Matcher, texts: list[str]) -> list[tuple[int, float] | None]:
@@ -184,6 +191,47 @@ def _helper_analyze(items: list[Item]) -> tuple[list[Result], list[Any]]:
     return out
 
 
+PRE_NICENESS = 19
+
+
+def _lowest() -> None:
+    """This thread runs only on CPU time nothing else wants: Linux's SCHED_IDLE policy (which an unprivileged
+    thread may take, and not leave), else the highest nice value."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: the calling thread
+        return
+    except (OSError, AttributeError):
+        pass
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PRE_NICENESS)
+    except (OSError, AttributeError):
+        pass
+
+
+def _init_idle_helper(parent: int, db_url: str, index_dir: str, triage_model: str) -> None:
+    """A helper that runs only on idle CPU (`cases.preanalysis`), its models loaded on idle CPU too."""
+    _lowest()
+    _init_helper(parent, db_url, index_dir, triage_model)
+
+
+def _idle_analyze(items: list[Item]) -> tuple[list[Result], list[Any], int]:
+    """`_helper_analyze`, with the claim index checkpoint its matches were made against."""
+    from qinglang.cases import dedup
+
+    assert _helper_db is not None
+    results, version = analyze_versioned(_helper_db, items)
+    return results, [dedup.portable(t) for _, t, _ in items], version
+
+
+def idle_helper(db: Database) -> ProcessPoolExecutor:
+    """One helper process for ``db`` that runs only on idle CPU (the caller shuts it down)."""
+    from qinglang.match.store_source import holder
+    from qinglang.settings import get_settings
+
+    return ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_init_idle_helper,
+                               initargs=(os.getpid(), db.url, str(holder(db).index_dir), get_settings().triage_model))
+
+
 def _thread_analyze(db: Database, items: list[Item]) -> tuple[list[Result], None]:
     return analyze(db, items), None
 
@@ -241,6 +289,12 @@ def helper_processes() -> int:
     return get_settings().analysis_processes
 
 
+def running_helpers(db: Database) -> Helpers | None:
+    """This process's helpers for ``db`` if they are up (none is started)."""
+    h = _helpers.get(db.url)
+    return h if h is not None and h.ready() else None
+
+
 def start_helpers(db: Database) -> Helpers | None:
     """This process's analysis helpers for ``db``, started now if they are not running (they become ready
     seconds later; until then `Stage` analyses in a thread)."""
@@ -257,10 +311,27 @@ def start_helpers(db: Database) -> Helpers | None:
 
 
 def stop_helpers() -> None:
+    from qinglang.cases import preanalysis
+
+    preanalysis.stop_all()  # it runs beside the helpers
     with _helpers_lock:
         for h in _helpers.values():
             h.close()
         _helpers.clear()
+
+
+Analysis = tuple[list[Result], list[Any] | None]  # results, and dedup signatures where a helper computed them
+
+
+class Pending:
+    """A chunk's analysis under way: called, it waits for it; `done` tells without waiting."""
+
+    def __init__(self, wait: Callable[[], Analysis], done: Callable[[], bool]) -> None:
+        self._wait = wait
+        self.done = done
+
+    def __call__(self) -> Analysis:
+        return self._wait()
 
 
 class Stage:
@@ -288,8 +359,8 @@ class Stage:
         low-priority thread, one chunk ahead, so that a helper at full priority does not take CPU from intake."""
         return self._helpers.processes + 1 if self.uses_helpers(busy=busy) and self._helpers is not None else 1
 
-    def submit(self, items: list[Item], *, busy: bool = False) -> Callable[[], tuple[list[Result], list[Any] | None]]:
-        """A callable that waits for (results, dedup signatures computed by a helper, else None)."""
+    def submit(self, items: list[Item], *, busy: bool = False) -> Pending:
+        """The analysis under way: (results, dedup signatures computed by a helper, else None)."""
         helpers = self._helpers
         if self.uses_helpers(busy=busy) and helpers is not None:
             try:
@@ -297,7 +368,7 @@ class Stage:
             except (BrokenProcessPool, RuntimeError) as exc:
                 helpers.fail(exc)
             else:
-                def result() -> tuple[list[Result], list[Any] | None]:
+                def result() -> Analysis:
                     try:
                         return future.result()
                     # A helper died (killed, out of memory), or the helpers were stopped while this was queued
@@ -306,8 +377,9 @@ class Stage:
                         helpers.fail(exc)
                         return _thread_analyze(self.db, items)
 
-                return result
-        return self._thread.submit(_thread_analyze, self.db, items).result
+                return Pending(result, future.done)
+        future_here = self._thread.submit(_thread_analyze, self.db, items)
+        return Pending(future_here.result, future_here.done)
 
     def close(self) -> None:
         self._thread.shutdown(cancel_futures=True)

@@ -12,6 +12,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import structlog
@@ -20,7 +21,7 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from qinglang import audit
-from qinglang.cases import analysis, arrivals, dedup, intel, priority
+from qinglang.cases import analysis, arrivals, dedup, intel, preanalysis, priority
 from qinglang.cases.reporters import add_reports
 from qinglang.cases.reporters import history as reporter_history
 from qinglang.cases.routing import route
@@ -44,6 +45,7 @@ ANALYSIS_CHUNK = 128
 # on SQLite, so while reports pour in the transactions shrink to BUSY_WRITE_CHUNK.
 WRITE_CHUNK = ANALYSIS_CHUNK
 BACKLOG_BATCH = 1024  # report jobs a worker round claims while intake is quiet (see `backlog_batch`)
+HELD_BATCH_MAX = 4096  # at most this many more for reports analysed ahead (about 3 s of writes)
 # While reports are arriving fast, the pipeline's write transactions stay this small: on SQLite every intake
 # commit waits for the transaction in progress, and the intake p99 is the price of the longest one.
 BUSY_WRITE_CHUNK = 2
@@ -263,7 +265,7 @@ def _webhook_case(case: AnyCase) -> dict[str, Any]:
             "due_at": case.due_at.isoformat() if case.due_at else None}
 
 
-_Pending = Callable[[], tuple[list[analysis.Result], list[Any] | None]]
+_Pending = analysis.Pending
 # The analysis of the chunks the next round will most likely begin with, started while this round's last chunks
 # are written (see `_look_ahead`): per database, when, and per chunk the items analysed and the pending result.
 _ahead: dict[str, tuple[float, list[tuple[list[analysis.Item], _Pending]]]] = {}
@@ -285,13 +287,40 @@ def _look_ahead(db: Database, stage: analysis.Stage, after: int, chunks: int) ->
                          .where(Report.id > after, Report.processed.is_(False))
                          .order_by(Report.id).limit(ANALYSIS_CHUNK * chunks)).all()
     items = [(int(rid), text or "", desc or "") for rid, text, desc in rows]
+    pre = preanalysis.running(db)
+    if items and pre is not None and pre.holds(items[0][0]):
+        return  # the next round begins with reports analysed ahead during a flood
     parts = [items[k : k + ANALYSIS_CHUNK] for k in range(0, len(items), ANALYSIS_CHUNK)]
     if parts:
         _ahead[db.url] = (time.monotonic(), [(part, stage.submit(part)) for part in parts])
 
 
+def read_ahead(db: Database) -> preanalysis.Preanalysis | None:
+    """The analysis of unprocessed reports ahead of the writes during a flood (`preanalysis`): in a process
+    whose analysis helpers are up (a worker), unless QINGLANG_READ_AHEAD is off."""
+    from qinglang.settings import get_settings
+
+    if analysis.running_helpers(db) is None or not get_settings().read_ahead:
+        return preanalysis.running(db)
+    return preanalysis.start(db, lambda: _intake_busy(db))
+
+
+def _checkpoint(db: Database) -> Callable[[], int]:
+    from qinglang.match.store_source import database_checkpoint
+
+    return lambda: database_checkpoint(db)
+
+
+def _in_flight(pending: deque[_Pending], busy: bool) -> int:
+    """Chunks counted against the analysis depth. While intake is quiet, those still being analysed: chunks done
+    (analysed ahead during the flood, or sooner than the writes before them) leave the helpers free for the next
+    ones. While it is busy, every chunk not yet written: the throttled thread stays one chunk ahead, no more."""
+    return len(pending) if busy else sum(not p.done() for p in pending)
+
+
 def process_reports(db: Database, report_ids: list[int]) -> int:
     """Process these reports (skipping any already processed). Returns how many were processed."""
+    pre = read_ahead(db)
     when, ahead = _ahead.pop(db.url, (0.0, []))  # used only if this round begins with exactly those reports
     if time.monotonic() - when >= AHEAD_FRESH:
         ahead = []
@@ -316,8 +345,13 @@ def process_reports(db: Database, report_ids: list[int]) -> int:
             if i:  # read afresh per chunk (the first chunk uses the reading that chose the stage)
                 busy = _intake_busy(db)
             step = _write_step(db, busy)
-            while submitted < len(chunks) and (not pending or len(pending) < stage.depth(busy=busy)):
-                if submitted < len(ahead) and ahead[submitted][0] == items[submitted]:
+            while submitted < len(chunks) and (not pending or _in_flight(pending, busy) < stage.depth(busy=busy)):
+                held = pre.take(items[submitted], _checkpoint(db)) if pre is not None else {}
+                if held:  # analysed ahead during a flood: only the rest, if any, is analysed now
+                    pending.append(preanalysis.combine(
+                        items[submitted], held, partial(stage.submit, busy=busy)))
+                    ahead = []
+                elif submitted < len(ahead) and ahead[submitted][0] == items[submitted]:
                     pending.append(ahead[submitted][1])
                 else:
                     if submitted == 0 and ahead:
@@ -332,7 +366,10 @@ def process_reports(db: Database, report_ids: list[int]) -> int:
                 dedup.warm([t for _, t, _ in items[i]])
             else:
                 for (_, text, _), form in zip(items[i], signatures, strict=True):
-                    dedup.remember(text, form)
+                    if form is None:
+                        dedup.warm([text])
+                    else:
+                        dedup.remember(text, form)
             work = [(r, m, t) for r, (m, t) in zip(chunks[i], results, strict=True)]
             k = 0
             while k < len(work):
@@ -502,8 +539,13 @@ def backlog_batch(db: Database) -> int:
     """Report jobs per worker round: a large batch while intake is quiet, so that the analysis helpers are not
     left idle between rounds (each round ends with writes they wait for; `benchmarks/bench_pipeline.py --processes 2
     --round N`: 248/s at 1,024 against 242/s at 256, within run-to-run noise); the default while reports pour in,
-    so that a round in the slow busy mode stays well inside the jobs' stale-lease time."""
-    return BACKLOG_BATCH if not _intake_busy(db) else 0
+    so that a round in the slow busy mode stays well inside the jobs' stale-lease time. After a flood, the reports
+    analysed ahead (`preanalysis`) come on top: the round then holds reports the helpers analyse while the
+    worker writes the others, instead of rounds the helpers sit out."""
+    if _intake_busy(db):
+        return 0
+    pre = preanalysis.running(db)
+    return BACKLOG_BATCH + min(pre.held() if pre is not None else 0, HELD_BATCH_MAX)
 
 
 @handler("process_report", batch=backlog_batch)

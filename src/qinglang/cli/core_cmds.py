@@ -83,6 +83,7 @@ def worker() -> None:
 
     from qinglang.api.app import warm_up
     from qinglang.cases.analysis import start_helpers, stop_helpers
+    from qinglang.cases.pipeline import read_ahead
     from qinglang.cases.sla import ensure_scheduled
     from qinglang.jobs.worker import Worker
     from qinglang.match.store_source import set_index_dir
@@ -110,6 +111,7 @@ def worker() -> None:
            and not stopping):
         time.sleep(0.1)
     if not stopping:
+        read_ahead(db)  # its idle helper starts on idle CPU, after the others
         settle_heap()
         signal_ready(ready_fd)
         w = Worker(db, idle_seconds=0.2)

@@ -77,6 +77,12 @@ def _db_version(session: Session) -> int:
     return int(row.value) if row else 0
 
 
+def database_checkpoint(db: Database) -> int:
+    """The database's claim index checkpoint (what every process's index catches up to)."""
+    with db.read() as s:
+        return _db_version(s)
+
+
 def _db_identity(session: Session) -> str | None:
     row = session.get(Meta, DATABASE_KEY)
     return row.value if row else None
@@ -152,8 +158,7 @@ class ClaimIndexHolder:
                 "compacting": _alive(self._compacting)}
 
     def _db_checkpoint(self) -> int:
-        with self.db.read() as s:
-            return _db_version(s)
+        return database_checkpoint(self.db)
 
     def _sync(self, current: int, *, wait: bool = True) -> None:
         """Bring this process's matcher to checkpoint ``current`` (caller holds the lock). ``wait=False`` (a
