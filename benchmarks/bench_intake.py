@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing as mp
 import os
 import random
+import re
 import signal
 import socket
 import sqlite3
@@ -284,6 +286,26 @@ class Server:
         finally:
             con.close()
 
+    def log_size(self) -> int:
+        try:
+            return (self.data_dir / "server.log").stat().st_size
+        except OSError:
+            return 0
+
+    def read_ahead(self, since: int) -> dict[str, int]:
+        """Reports the worker analysed ahead on idle CPU, as it logged them after byte ``since`` of its log: during
+        floods (`read_ahead_flood_over`; a pause in the load can end one early and start another) and from the top
+        of a draining backlog (`read_ahead_drain_over`)."""
+        found = {"flood": 0, "drain": 0}
+        with contextlib.suppress(OSError), (self.data_dir / "server.log").open("rb") as f:
+            f.seek(since)
+            for line in f.read().decode("utf-8", "replace").splitlines():
+                kind = re.search(r"read_ahead_(flood|drain)_over", line)
+                m = re.search(r'"analysed": (\d+)', line) if kind else None
+                if kind and m:
+                    found[kind.group(1)] += int(m.group(1))
+        return found
+
     def processed(self) -> int:
         return int(self.query("SELECT count(*) FROM reports WHERE processed = 1")[0][0])
 
@@ -483,7 +505,7 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="qinglang-bench-"))
     port = free_port()
     env = dict(os.environ, QINGLANG_DATA_DIR=str(data_dir), QINGLANG_DATABASE_URL=f"sqlite:///{data_dir}/qinglang.db",
-               QINGLANG_RATE_LIMIT="0", QINGLANG_LOG_LEVEL="warning", QINGLANG_JOBS_INLINE="true",
+               QINGLANG_RATE_LIMIT="0", QINGLANG_LOG_LEVEL="info", QINGLANG_JOBS_INLINE="true",
                QINGLANG_SECRET_KEY="bench-" + "k" * 48, PYTHONUNBUFFERED="1")
     server = Server(data_dir, port, env, workers=args.server_workers)
     print(f"data dir {data_dir}, port {port}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}",
@@ -516,6 +538,7 @@ def main() -> None:
         machine_before = machine_times()
         assert server.proc is not None
         cpu_load_start = process_tree_cpu(server.proc.pid)
+        log_at_load = server.log_size()
         load = run_load(port, concurrency=args.concurrency, duration=args.duration, procs=args.procs, seed=1,
                         rate=args.rate)
         during = server.processed() - before
@@ -553,6 +576,9 @@ def main() -> None:
         rate_after, n_emb = embed_rate(load.texts, args.embed_sample)
         rate = (rate_before + rate_after) / 2
         rows.append(("pipeline: reports processed/s during load", f"{pipe_during:,.0f}/s", ""))
+        ahead = server.read_ahead(log_at_load)
+        rows.append(("pipeline: reports analysed ahead on idle CPU (QINGLANG_READ_AHEAD): during the load / the drain",
+                     f"{ahead['flood']:,} / {ahead['drain']:,}", ""))
         rows.append(("pipeline: drain rate after load", f"{pipe_after:,.0f}/s ({after:,} in {drain_s:.1f} s)", ""))
         # Diagnostic: the drain without its first second, in which the pipeline notices that the flood is over and
         # hands the analysis from its throttled thread to the helpers (the target row counts that second).

@@ -1,5 +1,6 @@
-"""Reports analysed ahead during a flood by an idle-priority helper: the pipeline writes them without analysing them
-again, with the same matches and cases, and never with a result older than the claim index."""
+"""Reports analysed ahead by an idle-priority helper (during a flood, and from the top of a deep backlog): the
+pipeline writes them without analysing them again, with the same matches and cases, and never with a result older
+than the claim index."""
 
 from __future__ import annotations
 
@@ -79,12 +80,26 @@ def test_reports_analysed_ahead_are_written_without_a_second_analysis(
         in_thread.clear()
         assert pipeline.process_reports(db, again) == len(again)
         assert sorted(in_thread) == sorted(again) and pre.stale == len(again)
+
+        # A deep backlog draining (no flood): the newest reports are read ahead from the top, down to the deepest
+        # DRAIN_BACKLOG ones, which the pipeline reaches first.
+        flood[0] = False
+        monkeypatch.setattr(preanalysis, "DRAIN_BACKLOG", 4)
+        before = pre.analysed
+        deep = submit(texts[8:20], " 排队")
+        _wait(pre, before + len(deep) - 5)
+        time.sleep(10 * preanalysis.PUMP_EVERY)
+        assert pre.analysed == before + len(deep) - 5  # nothing more: the rest is at the bottom of the backlog
+        assert all(pre.holds(rid) for rid in deep[5:]) and not any(pre.holds(rid) for rid in deep[:5])
+        in_thread.clear()
+        assert pipeline.process_reports(db, deep) == len(deep)
+        assert sorted(in_thread) == sorted(deep[:5]) and pre.held() == 0
     finally:
         preanalysis.stop_all()
     assert preanalysis.running(db) is None
 
     with db.read() as s:
-        rows = {r.id: r for r in s.execute(select(Report).where(Report.id.in_(ids + later + again))).scalars()}
+        rows = {r.id: r for r in s.execute(select(Report).where(Report.id.in_(ids + later + again + deep))).scalars()}
     assert all(r.processed and r.case_id for r in rows.values())
     assert rows[ids[0]].debunk_id == d.id  # the idle helper's match reached the report
     assert rows[again[0]].debunk_id == d.id

@@ -56,9 +56,9 @@ def analyze(db: Database, items: list[Item]) -> list[Result]:
     return analyze_versioned(db, items)[0]
 
 
-def analyze_versioned(db: Database, items: list[Item]) -> tuple[list[Result], int]:
+def analyze_versioned(db: Database, items: list[Item], *, images: bool = True) -> tuple[list[Result], int]:
     """`analyze`, and the claim index checkpoint its matches were made against (-1 when that is not known: the
-    matcher was replaced while it was read)."""
+    matcher was replaced while it was read). ``images=False``: the reports have none (their table is not read)."""
     from qinglang.match.store_source import holder
 
     keys = [(t, "" if t.strip() else d) for _, t, d in items]
@@ -91,7 +91,7 @@ def analyze_versioned(db: Database, items: list[Item]) -> tuple[list[Result], in
                 memo.popitem(last=False)
     matches = [r[0] for r in out]  # type: ignore[index]
     triage = [r[1] for r in out]  # type: ignore[index]
-    for i, found in enumerate(_image_indicators(db, [rid for rid, _, _ in items])):
+    for i, found in enumerate(_image_indicators(db, [rid for rid, _, _ in items]) if images else []):
         if found:  # QR codes in screenshots: scam links and payment codes are indicators like typed ones
             tri = triage[i] or {}
             triage[i] = {**tri, "indicators": union_indicators(tri.get("indicators", []), found)}  # a new dict
@@ -215,11 +215,13 @@ def _init_idle_helper(parent: int, db_url: str, index_dir: str, triage_model: st
 
 
 def _idle_analyze(items: list[Item]) -> tuple[list[Result], list[Any], int]:
-    """`_helper_analyze`, with the claim index checkpoint its matches were made against."""
+    """`_helper_analyze` for reports without images, with the claim index checkpoint its matches were made
+    against. Their images are not looked up: a process starved of CPU inside a read transaction would hold
+    SQLite's WAL from being checkpointed, and every commit meanwhile would try again."""
     from qinglang.cases import dedup
 
     assert _helper_db is not None
-    results, version = analyze_versioned(_helper_db, items)
+    results, version = analyze_versioned(_helper_db, items, images=False)
     return results, [dedup.portable(t) for _, t, _ in items], version
 
 

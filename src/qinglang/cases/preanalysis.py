@@ -5,7 +5,9 @@ During a flood the pipeline writes little (on SQLite its transactions share one 
 cores: `benchmarks/bench_intake.py` at 1,000 reports/s found the machine 1.43 of 2 cores busy, client included.
 Here a thread of the worker keeps one more helper process fed with the next unprocessed reports, and holds its
 results (match, triage, dedup signature) until the pipeline writes those reports; once the flood ends, the
-first thousands of the backlog need only their writes.
+first thousands of the backlog need only their writes. While the backlog then drains (oldest first, with both
+cores nearly busy), the same helper takes the idle moments left from the other end, the newest reports, while
+more than DRAIN_BACKLOG wait; the two ends meet in the middle. Reports with images are left to the pipeline.
 
 That helper runs under Linux's SCHED_IDLE policy: it gets the CPU only when nothing else wants it, so it takes
 nothing from request handling. It is a process of its own, not one of the drain's helpers: a policy an
@@ -21,6 +23,7 @@ on one machine each reads ahead on its own; the work wasted is done on otherwise
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -29,19 +32,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from qinglang.cases import analysis
 from qinglang.cases.analysis import Analysis, Item, Pending, Result
 from qinglang.store.db import Database
-from qinglang.store.models import Report
+from qinglang.store.models import Report, ReportImage
 
 log = structlog.get_logger("qinglang.pipeline")
 
 CHUNK = 32  # reports per call
 HOLD_MAX = 8192  # results held at most (each with its dedup signature)
 HOLD_SECONDS = 600.0
+PURGE_EVERY = 10.0  # seconds between two looks for results held too long
 PUMP_EVERY = 0.05  # seconds between two looks at the flood and the helper
+DRAIN_BACKLOG = 1024  # during a drain, read ahead from the top only while more reports than this wait
 RETRY_AFTER = 60.0  # seconds after the helper failed before another is started
 
 Analysed = tuple[list[Result], list[Any], int]
@@ -56,8 +61,9 @@ class Held:
 
 
 class Preanalysis:
-    """For one database: a thread that, while ``busy()`` holds, keeps an idle-priority helper process one CHUNK
-    of unprocessed reports ahead; `take` hands the results to the pipeline."""
+    """For one database: a thread that keeps an idle-priority helper process one CHUNK of unprocessed reports
+    ahead, the oldest while ``busy()`` holds (a flood), else the newest of a deep backlog; `take` hands the
+    results to the pipeline."""
 
     def __init__(self, db: Database, busy: Callable[[], bool]) -> None:
         self.db = db
@@ -67,10 +73,13 @@ class Preanalysis:
         self._pool: ProcessPoolExecutor | None = None
         self._warm: Future[Analysed] | None = None
         self._failed_at = -RETRY_AFTER
-        self._inflight: tuple[list[Item], Future[Analysed]] | None = None
-        self._after = 0  # the highest report id handed to the helper
+        self._inflight: tuple[list[Item], Future[Analysed], bool] | None = None  # the chunk, and if in a flood
+        self._after = 0  # the highest report id handed to the helper during a flood
+        self._below: int | None = None  # the lowest handed to it from the top during a drain
+        self._purged = 0.0
         self.analysed = 0
         self._flood_analysed = 0  # in the flood under way
+        self._drain_analysed = 0  # from the top of the backlog draining
         self.used = 0
         self.stale = 0
         self._stop = threading.Event()
@@ -87,8 +96,18 @@ class Preanalysis:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._close()
+
+    def _close(self) -> None:
+        """Shut the idle helper down and kill it: starved of CPU, it could take long to finish the work it has,
+        and the interpreter's exit waits for a pool's work (a worker told to stop would not)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            processes = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for p in processes:
+                with contextlib.suppress(OSError, ValueError):
+                    p.kill()
 
     def _run(self) -> None:
         while not self._stop.wait(PUMP_EVERY):
@@ -99,22 +118,26 @@ class Preanalysis:
                 self._stop.wait(1.0)
 
     def pump(self) -> None:
-        """Collect a finished result; while intake is busy, hand the helper the next unprocessed reports."""
+        """Collect a finished result; hand the idle helper the next unprocessed reports: the oldest not yet
+        taken while intake is busy, else from the top of a deep backlog."""
         self._collect()
         if self._inflight is not None or len(self._held) + CHUNK > HOLD_MAX:
             return
-        if not self._busy():
+        busy = self._busy()
+        if not busy:
             if self._flood_analysed:
                 log.info("read_ahead_flood_over", analysed=self._flood_analysed, held=self.held())
                 self._flood_analysed = 0
-            return
         if not self._helper_ready():
             return
-        items = self._next()
+        items = self._next() if busy else self._next_from_top()
         if items:
             assert self._pool is not None
-            self._inflight = (items, self._pool.submit(analysis._idle_analyze, items))
-            self._after = items[-1][0]
+            self._inflight = (items, self._pool.submit(analysis._idle_analyze, items), busy)
+            if busy:
+                self._after = items[-1][0]
+            else:
+                self._below = items[-1][0]
 
     def _helper_ready(self) -> bool:
         """Whether the idle helper can take work (started again here RETRY_AFTER after a failure)."""
@@ -133,22 +156,44 @@ class Preanalysis:
 
     def _fail(self, exc: BaseException | None) -> None:
         log.warning("preanalysis_helper_failed", error=repr(exc)[:200])
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-        self._pool, self._warm, self._inflight = None, None, None
+        self._close()
+        self._warm, self._inflight = None, None
         self._failed_at = time.monotonic()
 
     def _next(self) -> list[Item]:
+        """The next unprocessed reports without images (those are analysed by the pipeline, see
+        `analysis._idle_analyze`)."""
         with self.db.read() as s:
             rows = s.execute(select(Report.id, Report.text, Report.description)
                              .where(Report.id > self._after, Report.processed.is_(False))
+                             .where(~exists().where(ReportImage.report_id == Report.id))
                              .order_by(Report.id).limit(CHUNK)).all()
         return [(int(rid), text or "", desc or "") for rid, text, desc in rows]
+
+    def _next_from_top(self) -> list[Item]:
+        """During a drain (oldest first), the newest unprocessed reports without images below the last ones taken
+        from the top, while more than DRAIN_BACKLOG reports wait: the two ends meet in the middle."""
+        unprocessed = (Report.processed.is_(False), ~exists().where(ReportImage.report_id == Report.id))
+        with self.db.read() as s:
+            deep = s.execute(select(Report.id).where(Report.processed.is_(False)).order_by(Report.id)
+                             .offset(DRAIN_BACKLOG).limit(1)).scalar()
+            if deep is None:
+                self._below = None
+                if self._drain_analysed:
+                    log.info("read_ahead_drain_over", analysed=self._drain_analysed)
+                    self._drain_analysed = 0
+                return []
+            q = select(Report.id, Report.text, Report.description).where(*unprocessed)
+            if self._below is not None:
+                q = q.where(Report.id < self._below)
+            rows = s.execute(q.where(Report.id > deep).order_by(Report.id.desc()).limit(CHUNK)).all()
+        with self._lock:
+            return [(int(rid), text or "", desc or "") for rid, text, desc in rows if rid not in self._held]
 
     def _collect(self) -> None:
         now = time.monotonic()
         if self._inflight is not None and self._inflight[1].done():
-            items, future = self._inflight
+            items, future, flood = self._inflight
             self._inflight = None
             try:
                 results, signatures, version = future.result()
@@ -160,10 +205,15 @@ class Preanalysis:
                         for (rid, _, _), result, sig in zip(items, results, signatures, strict=True):
                             self._held[rid] = Held(result, sig, version, now)
                     self.analysed += len(items)
-                    self._flood_analysed += len(items)
-        with self._lock:
-            for rid in [rid for rid, h in self._held.items() if now - h.at > HOLD_SECONDS]:
-                del self._held[rid]
+                    if flood:
+                        self._flood_analysed += len(items)
+                    else:
+                        self._drain_analysed += len(items)
+        if now - self._purged > PURGE_EVERY:
+            self._purged = now
+            with self._lock:
+                for rid in [rid for rid, h in self._held.items() if now - h.at > HOLD_SECONDS]:
+                    del self._held[rid]
 
     # ---- the pipeline's side -----------------------------------------------------------------------------------
     def held(self) -> int:
