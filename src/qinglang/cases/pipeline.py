@@ -45,7 +45,7 @@ ANALYSIS_CHUNK = 128
 # on SQLite, so while reports pour in the transactions shrink to BUSY_WRITE_CHUNK.
 WRITE_CHUNK = ANALYSIS_CHUNK
 BACKLOG_BATCH = 1024  # report jobs a worker round claims while intake is quiet (see `backlog_batch`)
-HELD_BATCH_MAX = 4096  # at most this many more for reports analysed ahead (about 3 s of writes)
+HELD_BATCH_MAX = 4096  # at most this many more for reports analysed ahead (seconds of writes; jobs go stale after 300)
 # While reports are arriving fast, the pipeline's write transactions stay this small: on SQLite every intake
 # commit waits for the transaction in progress, and the intake p99 is the price of the longest one.
 BUSY_WRITE_CHUNK = 2
@@ -289,15 +289,15 @@ def _look_ahead(db: Database, stage: analysis.Stage, after: int, chunks: int) ->
     items = [(int(rid), text or "", desc or "") for rid, text, desc in rows]
     pre = preanalysis.running(db)
     if items and pre is not None and pre.holds(items[0][0]):
-        return  # the next round begins with reports analysed ahead during a flood
+        return  # the next round begins with reports analysed ahead (`preanalysis`)
     parts = [items[k : k + ANALYSIS_CHUNK] for k in range(0, len(items), ANALYSIS_CHUNK)]
     if parts:
         _ahead[db.url] = (time.monotonic(), [(part, stage.submit(part)) for part in parts])
 
 
 def read_ahead(db: Database) -> preanalysis.Preanalysis | None:
-    """The analysis of unprocessed reports ahead of the writes during a flood (`preanalysis`): in a process
-    whose analysis helpers are up (a worker), unless QINGLANG_READ_AHEAD is off."""
+    """The analysis of unprocessed reports ahead of the writes on idle CPU (`preanalysis`): in a process whose
+    analysis helpers are up (a worker), unless QINGLANG_READ_AHEAD is off."""
     from qinglang.settings import get_settings
 
     if analysis.running_helpers(db) is None or not get_settings().read_ahead:
@@ -347,7 +347,7 @@ def process_reports(db: Database, report_ids: list[int]) -> int:
             step = _write_step(db, busy)
             while submitted < len(chunks) and (not pending or _in_flight(pending, busy) < stage.depth(busy=busy)):
                 held = pre.take(items[submitted], _checkpoint(db)) if pre is not None else {}
-                if held:  # analysed ahead during a flood: only the rest, if any, is analysed now
+                if held:  # analysed ahead on idle CPU: only the rest, if any, is analysed now
                     pending.append(preanalysis.combine(
                         items[submitted], held, partial(stage.submit, busy=busy)))
                     ahead = []

@@ -26,13 +26,14 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import exists, select
+from sqlalchemy import Row, exists, select
 
 from qinglang.cases import analysis
 from qinglang.cases.analysis import Analysis, Item, Pending, Result
@@ -75,7 +76,8 @@ class Preanalysis:
         self._failed_at = -RETRY_AFTER
         self._inflight: tuple[list[Item], Future[Analysed], bool] | None = None  # the chunk, and if in a flood
         self._after = 0  # the highest report id handed to the helper during a flood
-        self._below: int | None = None  # the lowest handed to it from the top during a drain
+        self._top: int | None = None  # during a drain, the highest and lowest ids handed to it from the top
+        self._below: int | None = None
         self._purged = 0.0
         self.analysed = 0
         self._flood_analysed = 0  # in the flood under way
@@ -133,11 +135,10 @@ class Preanalysis:
         items = self._next() if busy else self._next_from_top()
         if items:
             assert self._pool is not None
-            self._inflight = (items, self._pool.submit(analysis._idle_analyze, items), busy)
-            if busy:
-                self._after = items[-1][0]
-            else:
-                self._below = items[-1][0]
+            try:
+                self._inflight = (items, self._pool.submit(analysis._idle_analyze, items), busy)
+            except (BrokenProcessPool, RuntimeError) as exc:  # the helper died (killed, out of memory)
+                self._fail(exc)
 
     def _helper_ready(self) -> bool:
         """Whether the idle helper can take work (started again here RETRY_AFTER after a failure)."""
@@ -168,25 +169,36 @@ class Preanalysis:
                              .where(Report.id > self._after, Report.processed.is_(False))
                              .where(~exists().where(ReportImage.report_id == Report.id))
                              .order_by(Report.id).limit(CHUNK)).all()
-        return [(int(rid), text or "", desc or "") for rid, text, desc in rows]
+        if rows:
+            self._after = int(rows[-1][0])
+        return self._fresh(rows)
 
     def _next_from_top(self) -> list[Item]:
-        """During a drain (oldest first), the newest unprocessed reports without images below the last ones taken
-        from the top, while more than DRAIN_BACKLOG reports wait: the two ends meet in the middle."""
-        unprocessed = (Report.processed.is_(False), ~exists().where(ReportImage.report_id == Report.id))
+        """During a drain (oldest first), the newest unprocessed reports without images, while more than
+        DRAIN_BACKLOG reports wait: those that arrived since the last ones taken from the top, else the next below
+        them. The two ends meet in the middle."""
         with self.db.read() as s:
             deep = s.execute(select(Report.id).where(Report.processed.is_(False)).order_by(Report.id)
                              .offset(DRAIN_BACKLOG).limit(1)).scalar()
             if deep is None:
-                self._below = None
+                self._top = self._below = None
                 if self._drain_analysed:
                     log.info("read_ahead_drain_over", analysed=self._drain_analysed)
                     self._drain_analysed = 0
                 return []
-            q = select(Report.id, Report.text, Report.description).where(*unprocessed)
-            if self._below is not None:
-                q = q.where(Report.id < self._below)
-            rows = s.execute(q.where(Report.id > deep).order_by(Report.id.desc()).limit(CHUNK)).all()
+            q = (select(Report.id, Report.text, Report.description)
+                 .where(Report.processed.is_(False), Report.id > deep)
+                 .where(~exists().where(ReportImage.report_id == Report.id)).order_by(Report.id.desc()).limit(CHUNK))
+            rows = s.execute(q.where(Report.id > self._top)).all() if self._top is not None else []
+            if not rows:
+                rows = s.execute(q.where(Report.id < self._below) if self._below is not None else q).all()
+        if rows:
+            self._top = max(self._top or 0, int(rows[0][0]))
+            self._below = min(self._below or int(rows[-1][0]), int(rows[-1][0]))
+        return self._fresh(rows)
+
+    def _fresh(self, rows: Sequence[Row[Any]]) -> list[Item]:
+        """The rows whose results are not held already (taken from the other end)."""
         with self._lock:
             return [(int(rid), text or "", desc or "") for rid, text, desc in rows if rid not in self._held]
 
