@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from qinglang.cases import analysis, intake, pipeline, preanalysis
+from qinglang.match.store_source import CHECK_EVERY
 from qinglang.store.models import Debunk, Report
 
 
@@ -82,7 +83,9 @@ def test_reports_analysed_ahead_are_written_without_a_second_analysis(
         assert sorted(in_thread) == sorted(again) and pre.stale == len(again)
 
         # A deep backlog draining (no flood): the newest reports are read ahead from the top, down to the deepest
-        # DRAIN_BACKLOG ones, which the pipeline reaches first.
+        # DRAIN_BACKLOG ones, which the pipeline reaches first. (The idle helper looks for the change above at most
+        # every CHECK_EVERY: until then its results would be stale, as they should.)
+        time.sleep(CHECK_EVERY + 0.2)
         flood[0] = False
         monkeypatch.setattr(preanalysis, "DRAIN_BACKLOG", 4)
         before = pre.analysed
@@ -94,6 +97,16 @@ def test_reports_analysed_ahead_are_written_without_a_second_analysis(
         in_thread.clear()
         assert pipeline.process_reports(db, deep) == len(deep)
         assert sorted(in_thread) == sorted(deep[:5]) and pre.held() == 0
+
+        # Results held for reports the pipeline analysed itself meanwhile are dropped once those are processed.
+        flood[0] = True
+        before = pre.analysed
+        raced = submit(texts[:3], " 第四次")
+        _wait(pre, before + len(raced))
+        assert all(pre.holds(rid) for rid in raced)
+        monkeypatch.setattr(pre, "take", lambda items, checkpoint: {})
+        assert pipeline.process_reports(db, raced) == len(raced)
+        assert pre.held() == 0
     finally:
         preanalysis.stop_all()
     assert preanalysis.running(db) is None

@@ -382,6 +382,8 @@ def process_reports(db: Database, report_ids: list[int]) -> int:
                     _pause(db, min((time.monotonic() - started) * BUSY_PAUSE, BUSY_PAUSE_MAX))
                     if k < len(work):
                         step = _write_step(db)
+    if pre is not None:
+        pre.forget([r.id for r in reports])
     REPORTS_PROCESSED.inc(len(reports))
     return len(reports)
 

@@ -235,6 +235,12 @@ class Preanalysis:
     def holds(self, report_id: int) -> bool:
         return report_id in self._held
 
+    def forget(self, report_ids: list[int]) -> None:
+        """These reports are processed: results still held for them (analysed here meanwhile) are not needed."""
+        with self._lock:
+            for rid in report_ids:
+                self._held.pop(rid, None)
+
     def take(self, items: list[Item], checkpoint: Callable[[], int]) -> dict[int, tuple[Result, Any]]:
         """The held results of these reports, by position in ``items``, that are still current (``checkpoint``:
         the database's claim index checkpoint, read only if something is held). Taken results are no longer held."""
@@ -279,7 +285,7 @@ _running_lock = threading.Lock()
 
 
 def start(db: Database, busy: Callable[[], bool]) -> Preanalysis:
-    """Read ahead for ``db`` while ``busy()`` (one per database and process)."""
+    """Read ahead for ``db`` (one per database and process); ``busy()``: whether reports are pouring in."""
     with _running_lock:
         pre = _running.get(db.url)
         if pre is None:
