@@ -11,24 +11,12 @@ import pytest
 from sqlalchemy import select
 
 from qinglang.cases import analysis, intake, pipeline
-from qinglang.store.models import Debunk, Report
+from qinglang.store.models import Report
 
 
-def test_backlog_goes_to_the_helper_process(db: Any, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from qinglang.debunks import registry
-    from qinglang.demo import load_demo
-    from qinglang.match.store_source import holder, set_index_dir
-
-    load_demo(db, settings)
-    set_index_dir(db, settings.data_dir / "index")
-    holder(db).get()  # builds and saves the index file the helper loads
-    with db.read() as s:
-        d = s.execute(select(Debunk).where(Debunk.key == "zh-days-of-darkness")).scalar_one()
-        claim = registry.current(registry.get(s, d.id)).claim
-    texts = [f"【紧急扩散】{claim}！！转给家人",
-             "紧急通知：明天全市停水三天，请大家提前储水，转发给亲朋好友！！",
-             "【紧急通知】明天全市停水三天,请大家提前储水,转发给亲朋好友!"]
-    texts += [f"第{i}号小区的快递柜今天维修，取件请到{i % 7}号门卫室" for i in range(analysis.HELPER_MIN_REPORTS)]
+def test_backlog_goes_to_the_helper_process(db: Any, settings: Any, backlog: Any,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = backlog.texts(analysis.HELPER_MIN_REPORTS)
     ids = [intake.submit_report(db, settings, intake.ReportInput(category="rumor", text=t),
                                 client_key=f"10.1.0.{i % 250}").report_id for i, t in enumerate(texts)]
 
@@ -71,7 +59,7 @@ def test_backlog_goes_to_the_helper_process(db: Any, settings: Any, monkeypatch:
     with db.read() as s:
         rows = {r.id: r for r in s.execute(select(Report).where(Report.id.in_(ids))).scalars()}
     assert all(r.processed and r.case_id for r in rows.values())
-    assert rows[ids[0]].debunk_id == d.id  # the helper's match reached the report
+    assert rows[ids[0]].debunk_id == backlog.debunk_id  # the helper's match reached the report
     assert rows[ids[1]].case_id == rows[ids[2]].case_id  # near-duplicates (signatures from the helper) joined
     assert rows[ids[0]].case_id != rows[ids[1]].case_id
 

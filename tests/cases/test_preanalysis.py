@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from qinglang.cases import analysis, intake, pipeline, preanalysis
 from qinglang.match.store_source import CHECK_EVERY
-from qinglang.store.models import Debunk, Report
+from qinglang.store.models import Report
 
 
 def _wait(pre: preanalysis.Preanalysis, analysed: int, deadline: float = 180) -> None:
@@ -24,21 +24,10 @@ def _wait(pre: preanalysis.Preanalysis, analysed: int, deadline: float = 180) ->
 
 
 def test_reports_analysed_ahead_are_written_without_a_second_analysis(
-        db: Any, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from qinglang.debunks import registry
-    from qinglang.demo import load_demo
-    from qinglang.match.store_source import holder, set_index_dir
+        db: Any, settings: Any, backlog: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qinglang.match.store_source import holder
 
-    load_demo(db, settings)
-    set_index_dir(db, settings.data_dir / "index")
-    holder(db).get()  # builds and saves the index file the helper loads
-    with db.read() as s:
-        d = s.execute(select(Debunk).where(Debunk.key == "zh-days-of-darkness")).scalar_one()
-        claim = registry.current(registry.get(s, d.id)).claim
-    texts = [f"【紧急扩散】{claim}！！转给家人",
-             "紧急通知：明天全市停水三天，请大家提前储水，转发给亲朋好友！！",
-             "【紧急通知】明天全市停水三天,请大家提前储水,转发给亲朋好友!"]
-    texts += [f"第{i}号小区的快递柜今天维修，取件请到{i % 7}号门卫室" for i in range(preanalysis.CHUNK + 5)]
+    texts = backlog.texts(preanalysis.CHUNK + 5)
 
     def submit(batch: list[str], tag: str) -> list[int]:
         return [intake.submit_report(db, settings, intake.ReportInput(category="rumor", text=t + tag),
@@ -77,7 +66,7 @@ def test_reports_analysed_ahead_are_written_without_a_second_analysis(
         flood[0] = True
         again = submit(texts[:4], " 第三次")
         _wait(pre, len(ids) + len(again))
-        holder(db).apply([d.id])
+        holder(db).apply([backlog.debunk_id])
         in_thread.clear()
         assert pipeline.process_reports(db, again) == len(again)
         assert sorted(in_thread) == sorted(again) and pre.stale == len(again)
@@ -114,8 +103,8 @@ def test_reports_analysed_ahead_are_written_without_a_second_analysis(
     with db.read() as s:
         rows = {r.id: r for r in s.execute(select(Report).where(Report.id.in_(ids + later + again + deep))).scalars()}
     assert all(r.processed and r.case_id for r in rows.values())
-    assert rows[ids[0]].debunk_id == d.id  # the idle helper's match reached the report
-    assert rows[again[0]].debunk_id == d.id
+    assert rows[ids[0]].debunk_id == backlog.debunk_id  # the idle helper's match reached the report
+    assert rows[again[0]].debunk_id == backlog.debunk_id
     assert rows[ids[1]].case_id == rows[ids[2]].case_id  # near-duplicates (signatures from the idle helper) joined
     assert rows[ids[0]].case_id != rows[ids[1]].case_id
     assert rows[later[0]].case_id == rows[ids[3]].case_id  # analysed here, joined a case analysed ahead

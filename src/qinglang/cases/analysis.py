@@ -149,8 +149,13 @@ def background() -> None:
     """Analysis runs below normal priority, where Linux allows a per-thread nice value: it yields the CPU to
     request handling and to the pipeline's own short writes (a niced writer would hold the database lock
     longer while it waits for the CPU)."""
+    _nice_thread(ANALYZE_NICENESS)
+
+
+def _nice_thread(niceness: int) -> None:
+    """Give the calling thread this nice value, where the platform allows one per thread."""
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ANALYZE_NICENESS)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
     except (OSError, AttributeError):
         pass
 
@@ -202,10 +207,7 @@ def _lowest() -> None:
         return
     except (OSError, AttributeError):
         pass
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PRE_NICENESS)
-    except (OSError, AttributeError):
-        pass
+    _nice_thread(PRE_NICENESS)
 
 
 def _init_idle_helper(parent: int, db_url: str, index_dir: str, triage_model: str) -> None:

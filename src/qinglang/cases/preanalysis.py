@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import Row, exists, select
+from sqlalchemy import Row, Select, exists, select
 
 from qinglang.cases import analysis
 from qinglang.cases.analysis import Analysis, Item, Pending, Result
@@ -59,6 +59,12 @@ class Held:
     signature: Any  # `dedup.Portable`
     version: int  # the claim index checkpoint the match was made against
     at: float
+
+
+def _unprocessed() -> Select[int, str, str]:
+    """The unprocessed reports the idle helper may take: those without images (`analysis._idle_analyze`)."""
+    return (select(Report.id, Report.text, Report.description)
+            .where(Report.processed.is_(False), ~exists().where(ReportImage.report_id == Report.id)))
 
 
 class Preanalysis:
@@ -165,10 +171,7 @@ class Preanalysis:
         """The next unprocessed reports without images (those are analysed by the pipeline, see
         `analysis._idle_analyze`)."""
         with self.db.read() as s:
-            rows = s.execute(select(Report.id, Report.text, Report.description)
-                             .where(Report.id > self._after, Report.processed.is_(False))
-                             .where(~exists().where(ReportImage.report_id == Report.id))
-                             .order_by(Report.id).limit(CHUNK)).all()
+            rows = s.execute(_unprocessed().where(Report.id > self._after).order_by(Report.id).limit(CHUNK)).all()
         if rows:
             self._after = int(rows[-1][0])
         return self._fresh(rows)
@@ -186,9 +189,7 @@ class Preanalysis:
                     log.info("read_ahead_drain_over", analysed=self._drain_analysed)
                     self._drain_analysed = 0
                 return []
-            q = (select(Report.id, Report.text, Report.description)
-                 .where(Report.processed.is_(False), Report.id > deep)
-                 .where(~exists().where(ReportImage.report_id == Report.id)).order_by(Report.id.desc()).limit(CHUNK))
+            q = _unprocessed().where(Report.id > deep).order_by(Report.id.desc()).limit(CHUNK)
             rows = s.execute(q.where(Report.id > self._top)).all() if self._top is not None else []
             if not rows:
                 rows = s.execute(q.where(Report.id < self._below) if self._below is not None else q).all()
@@ -197,7 +198,7 @@ class Preanalysis:
             self._below = min(self._below or int(rows[-1][0]), int(rows[-1][0]))
         return self._fresh(rows)
 
-    def _fresh(self, rows: Sequence[Row[Any]]) -> list[Item]:
+    def _fresh(self, rows: Sequence[Row[int, str, str]]) -> list[Item]:
         """The rows whose results are not held already (taken from the other end)."""
         with self._lock:
             return [(int(rid), text or "", desc or "") for rid, text, desc in rows if rid not in self._held]
