@@ -56,14 +56,16 @@ def test_cli_errors_are_one_line_and_nonzero(env: dict[str, str]) -> None:
     assert p.returncode == 1 and "not found" in p.stderr
 
 
-@pytest.mark.parametrize("value", ["abc", "-1"])
-def test_bad_setting_is_one_line_naming_the_variable(env: dict[str, str], tmp_path: Path, value: str) -> None:
+@pytest.mark.parametrize(("name", "value"), [("QINGLANG_ANALYSIS_PROCESSES", "abc"),
+                                             ("QINGLANG_ANALYSIS_PROCESSES", "-1"), ("QINGLANG_READ_AHEAD", "maybe")])
+def test_bad_setting_is_one_line_naming_the_variable(env: dict[str, str], tmp_path: Path, name: str,
+                                                     value: str) -> None:
     run(["db", "upgrade"], env)
     before = (tmp_path / "q.db").read_bytes()
-    p = run(["worker"], {**env, "QINGLANG_ANALYSIS_PROCESSES": value}, check=False)
+    p = run(["worker"], {**env, name: value}, check=False)
     assert p.returncode != 0 and "Traceback" not in p.stderr
     lines = [line for line in p.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "QINGLANG_ANALYSIS_PROCESSES" in lines[0] and value in lines[0]
+    assert len(lines) == 1 and name in lines[0] and value in lines[0]
     assert (tmp_path / "q.db").read_bytes() == before  # nothing was written
 
 
