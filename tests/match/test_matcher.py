@@ -54,6 +54,15 @@ def test_lexical_hit_with_shared_words(matcher: Matcher) -> None:
     assert hits[0].score > hits[1].score
 
 
+def test_explanation_names_chinese_words_not_bigrams_across_them(matcher: Matcher) -> None:
+    hits = matcher.match("听说吃碘盐可以预防核辐射", top_k=1)
+    assert hits[0].id == "salt"
+    terms = hits[0].explanation.split("shared key terms: ")[1].split(";")[0].split(", ")
+    assert {"碘盐", "预防", "核辐射"} <= set(terms)
+    # 盐可 and 防核 are character bigrams across two words; 辐射 is inside 核辐射, which is named already.
+    assert not {"盐可", "防核", "辐射"} & set(terms)
+
+
 def test_dense_hit_for_a_paraphrase(matcher: Matcher) -> None:
     assert _top(matcher, "astronauts never went, Apollo 11 was shot on a Hollywood set") == "moon"
     assert _top(matcher, "old people will lose their retirement payments from 2027") == "pension"

@@ -75,13 +75,19 @@ def _fold(word: str) -> str:
 
 def match_tokens(text: str) -> list[str]:
     """Content tokens for lexical matching: normalised, segmented, stop words removed, plurals folded."""
+    words, grams = token_parts(text)
+    return words + grams
+
+
+def token_parts(text: str) -> tuple[list[str], list[str]]:
+    """`match_tokens` in its two parts: the words (segmented), then the Chinese character bigrams."""
     toks = _segment(split_tags(_TWEET_TAIL.sub(" ", text)))
-    out = [_fold(t) for t in toks if t not in _EN_STOP and t not in _ZH_STOP]
+    words = [_fold(t) for t in toks if t not in _EN_STOP and t not in _ZH_STOP]
     # Chinese paraphrases segment differently (陈醋/醋, 冠状病毒/新冠病毒); character bigrams of each
     # Chinese run give BM25 and the overlap features a segmentation-independent view.
-    for run in _CJK.findall(normalize(text)):
-        out.extend(run[i : i + 2] for i in range(len(run) - 1) if run[i : i + 2] not in _ZH_STOP)
-    return out
+    grams = [run[i : i + 2] for run in _CJK.findall(normalize(text)) for i in range(len(run) - 1)
+             if run[i : i + 2] not in _ZH_STOP]
+    return words, grams
 
 
 def _idf(df: float, n: float) -> float:

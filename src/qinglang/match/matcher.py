@@ -31,7 +31,7 @@ from qinglang.match.embedder import Embedder, get_embedder
 from qinglang.match.features import FEATURES, LEXICAL_IDX, PAIR_IDX, build_matrix, numbers
 from qinglang.match.gathering import gather_candidates
 from qinglang.match.index import EXACT_LIMIT, ClaimIndex, NumpyIndex, UsearchIndex, make_index
-from qinglang.match.lexical import LexicalIndex, LexScores, lookup_many, match_tokens, split_tags
+from qinglang.match.lexical import LexicalIndex, LexScores, lookup_many, match_tokens, split_tags, token_parts
 from qinglang.match.reranker import Scorer, default_scorer
 from qinglang.match.rowviews import IdfTable, RowViews, gram_codes
 from qinglang.match.types import ClaimDoc, MatchHit
@@ -76,8 +76,14 @@ def embedding_text(text: str) -> str:
 
 
 @lru_cache(maxsize=131072)
+def _cached_parts(text: str) -> tuple[tuple[str, ...], int]:
+    """`match_tokens` of the text, and how many of them are words (the rest: Chinese character bigrams)."""
+    words, grams = token_parts(text)
+    return (*words, *grams), len(words)
+
+
 def _cached_tokens(text: str) -> tuple[str, ...]:
-    return tuple(match_tokens(text))
+    return _cached_parts(text)[0]
 
 
 def clear_text_caches() -> None:
@@ -85,7 +91,7 @@ def clear_text_caches() -> None:
     this process has matched before as if they were new."""
     from qinglang.text.normalize import _normalize_cached
 
-    _cached_tokens.cache_clear()
+    _cached_parts.cache_clear()
     _view.cache_clear()
     _normalize_cached.cache_clear()
 
@@ -98,13 +104,26 @@ class _View:
     tok_set: frozenset[str]
     gram_codes: np.ndarray
     nums: frozenset[str]
+    terms: frozenset[str]  # the tokens an explanation may name as shared (see `_view`)
 
 
 @lru_cache(maxsize=16384)
 def _view(text: str) -> _View:
-    toks = _cached_tokens(text)
+    toks, n_words = _cached_parts(text)
     norm = normalize(text)
-    return _View(toks, frozenset(toks), gram_codes(norm), frozenset(numbers(norm, normalized=True)))
+    # Words, and the Chinese character bigrams inside one longer word (病毒 of 冠状病毒); not those across two
+    # words (防新 of 预防/新冠), which explain nothing to a reader.
+    words = frozenset(toks[:n_words])
+    inside = {w[i : i + 2] for w in words if len(w) > 2 for i in range(len(w) - 1)}
+    terms = words | inside.intersection(toks[n_words:])
+    return _View(toks, frozenset(toks), gram_codes(norm), frozenset(numbers(norm, normalized=True)), terms)
+
+
+def _key_terms(shared: frozenset[str], idf: Callable[[str], float], most: int = 4) -> list[str]:
+    """The shared tokens an explanation names: the rarest first, leaving out a Chinese bigram inside another of
+    them (板蓝 beside 板蓝根)."""
+    kept = [t for t in shared if t.isascii() or not any(t != u and t in u for u in shared)]
+    return sorted(kept, key=lambda t: (-idf(t), t))[:most]
 
 
 # ``first``: the first row of the row's debunk while it is published (a debunk's rows have consecutive keys, so this
@@ -112,7 +131,7 @@ def _view(text: str) -> _View:
 # arrays: the Python objects of a large pool (row lists, tuples, strings) are not touched per candidate, which in a
 # forked scan worker cost a copy-on-write page fault each.
 _FACTS = np.dtype([("title", "?"), ("lang", "i2"), ("dlen", "f4"), ("day", "f4"), ("first", "i8"), ("span", "i4")])
-_EMPTY_VIEW = _View((), frozenset(), np.zeros(0, dtype=np.int64), frozenset())
+_EMPTY_VIEW = _View((), frozenset(), np.zeros(0, dtype=np.int64), frozenset(), frozenset())
 _NO_ROWS = np.zeros(0, dtype=np.int64)
 _NO_SCORES = np.zeros(0, dtype=np.float64)
 _DZ, _BZ = FEATURES.index("dense_z"), FEATURES.index("bm25_z")
@@ -629,12 +648,14 @@ class Matcher:
         sims_sel, gaps_sel = dense_best[sel_arr].tolist(), gap[sel_arr].tolist()
         bounds = np.searchsorted(cand_text[sel_arr], np.arange(len(texts) + 1)).tolist()
 
-        def explainer(q_set: frozenset[str], lo: int) -> Callable[[int], tuple[str, str]]:
+        def explainer(qv: _View, lo: int) -> Callable[[int], tuple[str, str]]:
             def explain(j: int) -> tuple[str, str]:
                 row = shown_rows[lo + j]
                 note = f"{row_kind[row]} matched; semantic similarity {sims_sel[lo + j]:.2f}"
                 if ok_list[lo + j]:
-                    shared = sorted(q_set & views.token_set(row), key=lambda t: (-idf(t), t))[:4]
+                    # The text's words (and bigrams within them) the row shares; any shared token only if none is.
+                    row_set = views.token_set(row)
+                    shared = _key_terms(qv.terms & row_set or qv.tok_set & row_set, idf)
                     if shared:
                         note += "; shared key terms: " + ", ".join(shared)
                 else:
@@ -650,7 +671,7 @@ class Matcher:
 
         sel_ids = cast(list[str], row_doc.many(owners[sel_arr]))  # a withdrawn row keeps its debunk's id
         return [Candidates(sel_ids[bounds[i] : bounds[i + 1]], x[bounds[i] : bounds[i + 1]],
-                           explainer(qvs[i].tok_set, bounds[i]), qlangs[i])
+                           explainer(qvs[i], bounds[i]), qlangs[i])
                 for i in range(len(texts))]
 
     # ---- persistence ----------------------------------------------------------------------
