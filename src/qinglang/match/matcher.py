@@ -14,6 +14,7 @@ import math
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -708,7 +709,27 @@ class Matcher:
             raise Invalid(f"unsupported matcher format {meta.get('format')!r} at {path}")
         m = cls(embedder=embedder, scorer=scorer)
         m.dates_saved = bool(meta.get("dates"))
-        n = int(meta["next_row"])
+        # The indexes load on threads while this one parses the documents: reading files, numpy and usearch release
+        # the interpreter for much of their work.
+        with ThreadPoolExecutor(3, thread_name_prefix="matcher-load") as pool:
+            dense = pool.submit(UsearchIndex.load, path / "dense.usearch") if meta["dense"] == "usearch" else \
+                pool.submit(NumpyIndex.load, path / "dense.npz")
+            lex = pool.submit(LexicalIndex.load, path / "lexical")
+            views = pool.submit(RowViews.load, path / "views.npz") if (path / "views.npz").is_file() else None
+            m._load_docs(path, int(meta["next_row"]))
+            m._dense, m._lex = dense.result(), lex.result()
+            if views is not None:
+                m._views = views.result()
+        if views is None:  # saved before row views existed: encode the rows now
+            live = [k for ks in m._doc_rows.values() for k in ks]
+            texts = [t or "" for t in m._row_text.many(live)]
+            m._views.put(live, [match_tokens(t) for t in texts], [normalize(t) for t in texts])
+        m._huge_pages()
+        return m
+
+    def _load_docs(self, path: Path, n: int) -> None:
+        """The documents and their rows from ``docs.jsonl`` (``n``: the next row key)."""
+        m = self
         row_doc: list[str | None] = [None] * n
         row_text: list[str | None] = [None] * n
         m._row_kind = [""] * n
@@ -732,14 +753,3 @@ class Matcher:
         m._row_text.put(range(n), row_text)
         del row_doc, row_text
         m._publish_rows(m._doc_rows.values())
-        m._dense = (UsearchIndex.load(path / "dense.usearch") if meta["dense"] == "usearch"
-                    else NumpyIndex.load(path / "dense.npz"))
-        m._lex = LexicalIndex.load(path / "lexical")
-        if (path / "views.npz").is_file():
-            m._views = RowViews.load(path / "views.npz")
-        else:  # saved before row views existed: encode the rows now
-            live = [k for ks in m._doc_rows.values() for k in ks]
-            texts = [t or "" for t in m._row_text.many(live)]
-            m._views.put(live, [match_tokens(t) for t in texts], [normalize(t) for t in texts])
-        m._huge_pages()
-        return m
