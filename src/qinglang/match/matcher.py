@@ -712,8 +712,8 @@ class Matcher:
         # The indexes load on threads while this one parses the documents: reading files, numpy and usearch release
         # the interpreter for much of their work.
         with ThreadPoolExecutor(3, thread_name_prefix="matcher-load") as pool:
-            dense = pool.submit(UsearchIndex.load, path / "dense.usearch") if meta["dense"] == "usearch" else \
-                pool.submit(NumpyIndex.load, path / "dense.npz")
+            dense = (pool.submit(UsearchIndex.load, path / "dense.usearch") if meta["dense"] == "usearch"
+                     else pool.submit(NumpyIndex.load, path / "dense.npz"))
             lex = pool.submit(LexicalIndex.load, path / "lexical")
             views = pool.submit(RowViews.load, path / "views.npz") if (path / "views.npz").is_file() else None
             m._load_docs(path, int(meta["next_row"]))
@@ -729,27 +729,27 @@ class Matcher:
 
     def _load_docs(self, path: Path, n: int) -> None:
         """The documents and their rows from ``docs.jsonl`` (``n``: the next row key)."""
-        m = self
         row_doc: list[str | None] = [None] * n
         row_text: list[str | None] = [None] * n
-        m._row_kind = [""] * n
-        m._row_lang = [""] * n
+        self._row_kind = [""] * n
+        self._row_lang = [""] * n
         with (path / "docs.jsonl").open(encoding="utf-8") as f:
             for line in f:
                 rec = json.loads(line)
                 doc = ClaimDoc(rec["id"], rec["claim"], tuple(rec["variants"]), rec["title"], rec["lang"],
                                parse_date(rec.get("published")))
-                m._docs[doc.id] = doc
+                self._docs[doc.id] = doc
                 keys = []
                 d_len = rec["dlen"] if "dlen" in rec else len(match_tokens(doc.claim))
                 day = day_number(doc.published)
                 for k, kind, lang, text in rec["rows"]:
                     # Kinds and languages interned: a few shared objects, not one per row from the JSON.
-                    row_doc[k], m._row_kind[k], m._row_lang[k], row_text[k] = doc.id, intern(kind), intern(lang), text
-                    m._set_facts(k, kind, lang, d_len, day, len(rec["rows"]))
+                    row_doc[k], row_text[k] = doc.id, text
+                    self._row_kind[k], self._row_lang[k] = intern(kind), intern(lang)
+                    self._set_facts(k, kind, lang, d_len, day, len(rec["rows"]))
                     keys.append(k)
-                m._doc_rows[doc.id] = tuple(keys)
-        m._row_doc.put(range(n), row_doc)
-        m._row_text.put(range(n), row_text)
+                self._doc_rows[doc.id] = tuple(keys)
+        self._row_doc.put(range(n), row_doc)
+        self._row_text.put(range(n), row_text)
         del row_doc, row_text
-        m._publish_rows(m._doc_rows.values())
+        self._publish_rows(self._doc_rows.values())
