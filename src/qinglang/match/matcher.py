@@ -115,8 +115,10 @@ def _view(text: str) -> _View:
     # Words, and the Chinese character bigrams inside one longer word (病毒 of 冠状病毒); not those across two
     # words (防新 of 预防/新冠), which explain nothing to a reader.
     words = frozenset(toks[:n_words])
-    inside = {w[i : i + 2] for w in words if len(w) > 2 for i in range(len(w) - 1)}
-    terms = words | inside.intersection(toks[n_words:])
+    terms = words
+    if n_words < len(toks):  # the text has Chinese bigrams
+        inside = {w[i : i + 2] for w in words if len(w) > 2 and not w.isascii() for i in range(len(w) - 1)}
+        terms = words | inside.intersection(toks[n_words:])
     return _View(toks, frozenset(toks), gram_codes(norm), frozenset(numbers(norm, normalized=True)), terms)
 
 
