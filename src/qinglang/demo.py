@@ -113,6 +113,11 @@ def load_demo(db: Database, settings: Settings | None = None, *, progress: bool 
     from qinglang.jobs.worker import drain
 
     drain(db)  # index the debunks now, so the first request does not wait for it
+    from qinglang.match.store_source import holder
+
+    # Saved at the checkpoint the jobs reached (their save waits out SAVE_EVERY), so that a process starting now,
+    # a CLI command as much as a server, loads it without catching up every demo debunk again.
+    holder(db).save_if_behind()
     return counts
 
 

@@ -313,3 +313,13 @@ def test_a_save_removes_what_dead_saves_left(db: Database, tmp_path: Path) -> No
     os.utime(dead, (hour_ago, hour_ago))
     ClaimIndexHolder(db, index).get()  # no save yet: built and saved
     assert not dead.exists() and running.exists() and (index / "current" / "checkpoint.json").is_file()
+
+
+def test_the_demo_leaves_a_saved_index_nothing_is_behind(db: Database, settings: Any) -> None:
+    from qinglang.demo import load_demo
+
+    load_demo(db, settings)
+    st = store_source.index_status(db, settings.data_dir / "index")
+    assert st["published_debunks"] > 0 and st["saved"] is not None
+    assert st["saved"]["checkpoint"] == st["checkpoint"] and st["saved"]["changed_since"] == 0
+    assert st["saved"]["debunks"] == st["published_debunks"]
