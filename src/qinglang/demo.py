@@ -51,7 +51,7 @@ def load_jsonl(name: str) -> list[dict[str, Any]]:
 
 def load_demo(db: Database, settings: Settings | None = None, *, progress: bool = False) -> dict[str, int]:
     settings = settings or get_settings()
-    from qinglang.match.store_source import set_index_dir
+    from qinglang.match.store_source import holder, set_index_dir
 
     set_index_dir(db, settings.data_dir / "index")
     counts = {"organisations": 0, "users": 0, "routing_rules": 0, "debunks": 0, "reports": 0}
@@ -113,8 +113,6 @@ def load_demo(db: Database, settings: Settings | None = None, *, progress: bool 
     from qinglang.jobs.worker import drain
 
     drain(db)  # index the debunks now, so the first request does not wait for it
-    from qinglang.match.store_source import holder
-
     # Saved at the checkpoint the jobs reached (their save waits out SAVE_EVERY), so that a process starting now,
     # a CLI command as much as a server, loads it without catching up every demo debunk again.
     holder(db).save_if_behind()
