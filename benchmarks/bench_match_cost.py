@@ -41,7 +41,7 @@ def _numpy_busy(stop: threading.Event | None, seconds: float = 0.0) -> None:
         np.argsort(b)
 
 
-def _side_by_side(mine: Callable[[], float], theirs: Callable[[], float]) -> tuple[float, float]:
+def _beside_a_fork(mine: Callable[[], float], theirs: Callable[[], float]) -> tuple[float, float]:
     """Run ``mine`` here and ``theirs`` at the same time in a forked copy of this process (which shares the loaded
     model and pool, as a scan's forked worker does); each returns its CPU ms per post."""
     r, w = os.pipe()
@@ -153,9 +153,9 @@ def side_by_side(m: Any, emb: Any, posts: list[str], qv: np.ndarray, rounds: int
     for _ in range(rounds):
         got["e"].append(model())
         got["m"].append(matching())
-        got["e|e"].extend(_side_by_side(model, model))
-        got["m|m"].extend(_side_by_side(matching, matching))
-        e, mm = _side_by_side(model, matching)
+        got["e|e"].extend(_beside_a_fork(model, model))
+        got["m|m"].extend(_beside_a_fork(matching, matching))
+        e, mm = _beside_a_fork(model, matching)
         got["e|m"].append(e)
         got["m|e"].append(mm)
     med = {k: float(np.median(v)) for k, v in got.items()}

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from sys import intern
 from typing import cast
@@ -105,21 +105,25 @@ class _View:
     tok_set: frozenset[str]
     gram_codes: np.ndarray
     nums: frozenset[str]
-    terms: frozenset[str]  # the tokens an explanation may name as shared (see `_view`)
+    n_words: int  # ``toks`` begins with this many words; the rest are Chinese character bigrams
+
+    @cached_property
+    def terms(self) -> frozenset[str]:
+        """The tokens an explanation may name as shared (worked out only for a text that gets one): its words, and
+        the Chinese character bigrams inside one longer word (病毒 of 冠状病毒); not those across two words (防新 of
+        预防/新冠), which explain nothing to a reader."""
+        words = frozenset(self.toks[: self.n_words])
+        if self.n_words == len(self.toks):  # no Chinese bigrams
+            return words
+        inside = {w[i : i + 2] for w in words if len(w) > 2 and not w.isascii() for i in range(len(w) - 1)}
+        return words | inside.intersection(self.toks[self.n_words :])
 
 
 @lru_cache(maxsize=16384)
 def _view(text: str) -> _View:
     toks, n_words = _cached_parts(text)
     norm = normalize(text)
-    # Words, and the Chinese character bigrams inside one longer word (病毒 of 冠状病毒); not those across two
-    # words (防新 of 预防/新冠), which explain nothing to a reader.
-    words = frozenset(toks[:n_words])
-    terms = words
-    if n_words < len(toks):  # the text has Chinese bigrams
-        inside = {w[i : i + 2] for w in words if len(w) > 2 and not w.isascii() for i in range(len(w) - 1)}
-        terms = words | inside.intersection(toks[n_words:])
-    return _View(toks, frozenset(toks), gram_codes(norm), frozenset(numbers(norm, normalized=True)), terms)
+    return _View(toks, frozenset(toks), gram_codes(norm), frozenset(numbers(norm, normalized=True)), n_words)
 
 
 def _key_terms(shared: frozenset[str], idf: Callable[[str], float], most: int = 4) -> list[str]:
@@ -134,7 +138,7 @@ def _key_terms(shared: frozenset[str], idf: Callable[[str], float], most: int = 
 # arrays: the Python objects of a large pool (row lists, tuples, strings) are not touched per candidate, which in a
 # forked scan worker cost a copy-on-write page fault each.
 _FACTS = np.dtype([("title", "?"), ("lang", "i2"), ("dlen", "f4"), ("day", "f4"), ("first", "i8"), ("span", "i4")])
-_EMPTY_VIEW = _View((), frozenset(), np.zeros(0, dtype=np.int64), frozenset(), frozenset())
+_EMPTY_VIEW = _View((), frozenset(), np.zeros(0, dtype=np.int64), frozenset(), 0)
 _NO_ROWS = np.zeros(0, dtype=np.int64)
 _NO_SCORES = np.zeros(0, dtype=np.float64)
 _DZ, _BZ = FEATURES.index("dense_z"), FEATURES.index("bm25_z")
